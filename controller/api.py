@@ -1,0 +1,308 @@
+"""ctl as a library: start a job on an inventory selection, poll it, wait for it, erase it.
+
+    controller = Controller(Registry(), ConnectOptions(), forks=50, events=MyEvents())
+    jid, results = await controller.run(targets, Job(["uptime"], timeout=600, poll=0))
+    results = await controller.poll(jid)
+
+Results are HostResult values; ``events`` (optional) hears each one as it arrives, for
+streaming output. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .errors import OptionError, PatternError
+from .hosts import HostSpec
+from .inventory import Inventory, load_inventory
+from .jid import check_jid, new_jid
+from .patterns import select_hosts
+from .registry import HostRow, Registry
+from .results import HostResult, Status
+from .runner import Session, fan_out
+from .transport import ConnectOptions
+
+DEFAULT_OUTPUT_CAP = 4 * 1024 * 1024
+KILL_GRACE = 5  # the wrapper's SIGTERM grace (3 s) plus margin
+
+
+@dataclass(frozen=True)
+class Job:
+    """What to run: an argv (Ansible's ``command``) or, with ``shell``, one ``/bin/sh -c``
+    string (Ansible's ``shell``); ``timeout`` is -B, ``poll`` is -P, both seconds."""
+
+    command: list[str] | str
+    timeout: int
+    poll: int = 0
+    shell: bool = False
+    output_cap: int = DEFAULT_OUTPUT_CAP
+
+    def __post_init__(self) -> None:
+        if self.timeout < 1:
+            raise OptionError(f"-B/--background must be at least 1 second, got {self.timeout}")
+        if self.poll < 0:
+            raise OptionError(f"-P/--poll must be 0 or more seconds, got {self.poll}")
+        if not self.command or (isinstance(self.command, list) and not self.command[0]):
+            raise OptionError("no command given: put it after --, e.g. ctl run -i hosts.yml "
+                              "-B 600 -P 0 -- uptime")
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The hosts an operation addresses, each with its groups (for patterns)."""
+
+    specs: list[HostSpec]
+    groups: dict[str, list[str]] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_inventory(cls, sources: list[str], pattern: str | None = None,
+                       overrides: dict[str, Any] | None = None) -> "Targets":
+        inv = load_inventory(sources)
+        names = select_hosts(inv, pattern)
+        specs = [inv.specs[n].with_overrides(**(overrides or {})) for n in names]
+        return cls(specs, {n: inv.groups_of(n) for n in names}, list(sources))
+
+    @classmethod
+    def from_registry(cls, rows: list[HostRow], pattern: str | None = None) -> "Targets":
+        inv = Inventory(sources=["the job's hosts"])
+        inv.group("all").hosts = [r.host for r in rows]
+        for row in rows:
+            inv.host_vars[row.host] = {}
+            for group in row.groups:
+                inv.group(group).hosts.append(row.host)
+        names = select_hosts(inv, pattern)
+        specs = [r.spec for r in rows if r.host in names]
+        return cls(specs, {r.host: r.groups for r in rows if r.host in names})
+
+
+class Events(Protocol):
+    """What a front end hears while an operation runs. All methods are optional to act on."""
+
+    def result(self, op: str, result: HostResult) -> None: ...
+
+    def poll_tick(self, jid: str, result: HostResult) -> None: ...
+
+    def async_done(self, jid: str, result: HostResult) -> None: ...
+
+
+class NoEvents:
+    def result(self, op: str, result: HostResult) -> None:
+        return None
+
+    def poll_tick(self, jid: str, result: HostResult) -> None:
+        return None
+
+    def async_done(self, jid: str, result: HostResult) -> None:
+        return None
+
+
+# Registry host states after a launch, and what a missing job file then means.
+NEVER_STARTED = {
+    "launching": "the job was never started on this host: the launch was interrupted "
+                 "before it reached the host",
+    "unreachable": "the job was never started on this host: it was unreachable at launch",
+    "failed": "the job was never started on this host: the launch failed",
+    "erased": "the job's files were erased by ctl cleanup",
+}
+
+
+class Controller:
+    def __init__(self, registry: Registry | None = None, options: ConnectOptions | None = None,
+                 forks: int = 50, events: Events | None = None) -> None:
+        self.registry = registry or Registry()
+        self.options = options or ConnectOptions()
+        self.forks = forks
+        self.events: Events = events or NoEvents()
+
+    def session(self, keep_open: bool = False) -> Session:
+        return Session(self.options, self.forks, keep_open)
+
+    # --- targets -----------------------------------------------------------------------
+
+    def job_targets(self, jid: str, pattern: str | None = None) -> Targets:
+        """The hosts a registered job was started on (optionally narrowed by a pattern)."""
+        check_jid(jid)
+        self.registry.job(jid)
+        rows = self.registry.hosts(jid)
+        if not rows:
+            raise PatternError(f"job {jid} has no hosts in the registry")
+        return Targets.from_registry(rows, pattern)
+
+    # --- run ---------------------------------------------------------------------------
+
+    async def run(self, targets: Targets, job: Job) -> tuple[str, list[HostResult]]:
+        jid = new_jid()
+        self.registry.create_job(jid, job.command, job.shell, job.timeout, job.poll,
+                                 [_abspath(s) for s in targets.sources],
+                                 [(s, targets.groups.get(s.name, [])) for s in targets.specs])
+        request = {"op": "launch", "jid": jid, "cmd": job.command, "shell": job.shell,
+                   "timeout": job.timeout, "output_cap": job.output_cap}
+        started_at = time.monotonic()
+        async with self.session(keep_open=job.poll > 0) as session:
+            async def launch(spec: HostSpec) -> HostResult:
+                data = await session.call(spec, dict(request, async_dir=spec.async_dir))
+                return HostResult.from_data(spec.name, data)
+
+            launched = await self._collect(jid, "launch", fan_out(targets.specs, launch),
+                                           _launch_state)
+            if job.poll == 0:
+                return jid, launched
+            running = [s for s in targets.specs
+                       if _by_host(launched)[s.name].status is Status.CHANGED]
+            deadline = started_at + job.timeout + KILL_GRACE
+            final = await self._watch(session, jid, running, job.poll, erase=True,
+                                      give_up=lambda: time.monotonic() > deadline,
+                                      give_up_msg="async task did not complete within the "
+                                                  f"requested time - {job.timeout}s",
+                                      timeout_msg=job.timeout, first_check_now=False)
+        merged = {**_by_host(launched), **_by_host(final)}
+        return jid, [merged[s.name] for s in targets.specs]
+
+    # --- poll --------------------------------------------------------------------------
+
+    async def poll(self, jid: str, targets: Targets | None = None, wait: bool = False,
+                   retries: int = 30, delay: float = 10, tail_lines: int = 0
+                   ) -> list[HostResult]:
+        check_jid(jid)
+        targets = targets or self.job_targets(jid)
+        states = self._states(jid)
+        if wait and (retries < 0 or delay < 0):
+            raise OptionError("--retries and --delay must be 0 or more")
+        async with self.session(keep_open=wait) as session:
+            if not wait:
+                return await self._collect(jid, "poll", fan_out(
+                    targets.specs, self._status_op(session, jid, states, tail_lines)),
+                    lambda result: None)
+            rounds = {"n": 0}
+
+            def exhausted() -> bool:
+                rounds["n"] += 1
+                return rounds["n"] > retries
+
+            return await self._watch(session, jid, targets.specs, delay, erase=False,
+                                     give_up=exhausted, first_check_now=True,
+                                     give_up_msg=f"job still running after {retries} retries "
+                                                 f"of {delay:g}s", states=states)
+
+    def _status_op(self, session: Session, jid: str, states: dict[str, str], tail: int = 0):
+        async def status(spec: HostSpec) -> HostResult:
+            request = {"op": "status", "jid": jid, "async_dir": spec.async_dir,
+                       "tail_lines": tail}
+            data = await session.call(spec, request, retry=True)
+            if data.get("msg") == "could not find job" and states.get(spec.name) in NEVER_STARTED:
+                data["msg"] = NEVER_STARTED[states[spec.name]]
+            return HostResult.from_data(spec.name, data, status_read=True)
+        return status
+
+    # --- cleanup -----------------------------------------------------------------------
+
+    async def cleanup(self, jid: str, targets: Targets | None = None) -> list[HostResult]:
+        check_jid(jid)
+        registered = self.registry.find_job(jid) is not None
+        targets = targets or self.job_targets(jid)
+        async with self.session() as session:
+            async def erase(spec: HostSpec) -> HostResult:
+                data = await session.call(spec, {"op": "cleanup", "jid": jid,
+                                                 "async_dir": spec.async_dir}, retry=True)
+                return HostResult.from_data(spec.name, data)
+
+            results = await self._collect(jid, "cleanup", fan_out(targets.specs, erase),
+                                          _cleanup_state)
+        if registered and all(r.status in (Status.OK, Status.CHANGED) for r in results) \
+                and len(results) == len(self.registry.hosts(jid)):
+            self.registry.set_job_state(jid, "cleaned")
+        return results
+
+    # --- shared machinery --------------------------------------------------------------
+
+    def _states(self, jid: str) -> dict[str, str]:
+        if self.registry.find_job(jid) is None:
+            return {}
+        return {row.host: row.state for row in self.registry.hosts(jid)}
+
+    async def _collect(self, jid: str, op: str, results: Any, state_of: Any) -> list[HostResult]:
+        """Drain a fan-out: tell the front end, and record in the registry in batches."""
+        collected: list[HostResult] = []
+        pending: list[tuple[HostResult, str | None]] = []
+        last_flush = time.monotonic()
+        registered = self.registry.find_job(jid) is not None
+        async for result in results:
+            collected.append(result)
+            self.events.result(op, result)
+            pending.append((result, state_of(result)))
+            if registered and (len(pending) >= 100 or time.monotonic() - last_flush > 0.5):
+                self.registry.record(jid, pending)
+                pending, last_flush = [], time.monotonic()
+        if registered:
+            self.registry.record(jid, pending)
+        return collected
+
+    async def _watch(self, session: Session, jid: str, specs: list[HostSpec], interval: float,
+                     erase: bool, give_up: Any, give_up_msg: str, first_check_now: bool,
+                     timeout_msg: int | None = None, states: dict[str, str] | None = None
+                     ) -> list[HostResult]:
+        """Poll every ``interval`` seconds until each host's job is finished or ``give_up()``;
+        print-worthy moments go to events (ASYNC POLL / ASYNC OK / ASYNC FAILED)."""
+        pending = {s.name: s for s in specs}
+        final: dict[str, HostResult] = {}
+        status = self._status_op(session, jid, states or {})
+        first = True
+        while pending:
+            if not (first and first_check_now):
+                await asyncio.sleep(interval)
+            first = False
+            stop = give_up()
+            round_results = [r async for r in fan_out(list(pending.values()), status)]
+            updates: list[tuple[HostResult, str | None]] = []
+            for result in round_results:
+                if result.status in (Status.RUNNING, Status.UNREACHABLE) and not stop:
+                    self.events.poll_tick(jid, result)
+                    continue
+                if result.status is Status.RUNNING:
+                    result = HostResult.failed(result.host, give_up_msg, ansible_job_id=jid,
+                                               started=1, finished=0)
+                elif timeout_msg is not None and result.data.get("timeout"):
+                    data = dict(result.data, msg=give_up_msg)
+                    result = HostResult(result.host, Status.FAILED, data)
+                if result.status is not Status.UNREACHABLE:
+                    self.events.async_done(jid, result)
+                if erase and result.finished and result.status is not Status.UNREACHABLE \
+                        and result.data.get("finished"):
+                    await self._erase_quietly(session, pending[result.host], jid)
+                final[result.host] = result
+                updates.append((result, "erased" if erase and result.data.get("finished")
+                                else None))
+                self.events.result("poll", result)
+                del pending[result.host]
+            if self.registry.find_job(jid) is not None:
+                self.registry.record(jid, updates)
+        return [final[s.name] for s in specs]
+
+    async def _erase_quietly(self, session: Session, spec: HostSpec, jid: str) -> None:
+        try:
+            await session.call(spec, {"op": "cleanup", "jid": jid,
+                                      "async_dir": spec.async_dir}, retry=True)
+        except Exception:  # the result stands; a left-over file is erased by ctl cleanup
+            return
+
+
+def _by_host(results: list[HostResult]) -> dict[str, HostResult]:
+    return {r.host: r for r in results}
+
+
+def _abspath(source: str) -> str:
+    return os.path.abspath(source) if os.path.exists(source) else source
+
+
+def _launch_state(result: HostResult) -> str:
+    return {Status.CHANGED: "started", Status.UNREACHABLE: "unreachable"}.get(
+        result.status, "failed")
+
+
+def _cleanup_state(result: HostResult) -> str | None:
+    return "erased" if result.status in (Status.OK, Status.CHANGED) else None

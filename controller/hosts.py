@@ -1,0 +1,100 @@
+"""A host's effective connection settings, validated once from its variables.
+
+Lookup order, highest first: command-line options (``-u``, ``--private-key``), the host's
+inventory variables (after group/host precedence), the controller's environment
+(``ANSIBLE_ASYNC_DIR``, ``ANSIBLE_HOST_KEY_CHECKING``), then defaults (``~/.ssh/config``
+for SSH settings it names, asyncssh's defaults, ``~/.ansible_async``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Mapping
+
+from .errors import InventoryError
+
+DEFAULT_ASYNC_DIR = "~/.ansible_async"
+CONNECTIONS = ("ssh", "local")
+FALSE_WORDS = ("0", "false", "no", "off", "n", "f")
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """Everything needed to reach one host and find its job files. Holds no secrets."""
+
+    name: str
+    connection: str = "ssh"
+    address: str = ""
+    port: int | None = None
+    user: str | None = None
+    private_key: str | None = None
+    async_dir: str = DEFAULT_ASYNC_DIR
+    python: str = "python3"
+    host_key_checking: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "HostSpec":
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+    def with_overrides(self, **changes: Any) -> "HostSpec":
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _text(source: str, host: str, key: str, value: Any) -> str:
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise InventoryError(f"{source}: host {host}: {key} must be a string, got {value!r}")
+    text = str(value)
+    if not text or "\x00" in text or "\n" in text:
+        raise InventoryError(f"{source}: host {host}: {key} is empty or has a NUL or newline")
+    return text
+
+
+def _port(source: str, host: str, value: Any) -> int:
+    try:
+        port = int(str(value), 10)
+    except ValueError:
+        port = -1
+    if isinstance(value, bool) or not 0 < port < 65536:
+        raise InventoryError(f"{source}: host {host}: ansible_port must be a port number "
+                             f"(1-65535), got {value!r}")
+    return port
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() not in FALSE_WORDS
+
+
+def spec_from_vars(name: str, hostvars: Mapping[str, Any], source: str,
+                   env: Mapping[str, str] | None = None) -> HostSpec:
+    """Build and validate a HostSpec from a host's merged variables; errors name the key."""
+    env = os.environ if env is None else env
+    get = hostvars.get
+    connection = str(get("ansible_connection", "ssh"))
+    if connection == "smart":
+        connection = "ssh"
+    if connection not in CONNECTIONS:
+        raise InventoryError(f"{source}: host {name}: ansible_connection {connection!r} is not "
+                             f"supported (use one of: {', '.join(CONNECTIONS)})")
+    address = _text(source, name, "ansible_host", get("ansible_host", name))
+    port = _port(source, name, get("ansible_port")) if get("ansible_port") is not None else None
+    user = _text(source, name, "ansible_user", get("ansible_user")) if get("ansible_user") else None
+    key = get("ansible_ssh_private_key_file") or get("ansible_private_key_file")
+    if key is not None:
+        key = os.path.expanduser(_text(source, name, "ansible_ssh_private_key_file", key))
+        if not os.path.isfile(key):
+            raise InventoryError(f"{source}: host {name}: ansible_ssh_private_key_file "
+                                 f"{key} does not exist")
+    async_dir = get("ansible_async_dir") or env.get("ANSIBLE_ASYNC_DIR") or DEFAULT_ASYNC_DIR
+    python = get("ansible_python_interpreter") or "python3"
+    checking = get("ansible_host_key_checking",
+                   get("ansible_ssh_host_key_checking", env.get("ANSIBLE_HOST_KEY_CHECKING", "yes")))
+    return HostSpec(
+        name=name, connection=connection, address=address, port=port, user=user,
+        private_key=key, async_dir=_text(source, name, "ansible_async_dir", async_dir),
+        python=_text(source, name, "ansible_python_interpreter", python),
+        host_key_checking=_flag(checking))

@@ -1,0 +1,111 @@
+"""The wire format between the controller and the remote wrapper.
+
+A remote call is one exec of ``<python> -c <bootstrap>`` whose stdin carries one JSON
+request line, optionally followed by the wrapper's source. The bootstrap runs the wrapper
+stored at ``<async_dir>/.ctl/wrapper-<sha256>.py`` when its hash matches; otherwise it
+stores the source it was sent (verified, written to a temp file, fsynced, renamed) or, when
+none was sent, exits with ``NEED_WRAPPER_RC`` so the controller sends it on a second exec.
+A half-written or tampered copy never runs: the hash is checked before every run.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shlex
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+NEED_WRAPPER_RC = 90
+RESULT_PREFIX = "CTL-RESULT "
+
+BOOTSTRAP = """\
+import sys,os,json,hashlib,pwd
+os.umask(0o077)
+d=sys.stdin.buffer.read()
+n=d.find(b"\\n")
+q=json.loads(d[:n].decode("utf-8"))
+s=d[n+1:]
+a=q["async_dir"]
+if a=="~" or a[:2]=="~/":
+    a=pwd.getpwuid(os.getuid()).pw_dir+a[1:]
+a=os.path.abspath(os.path.expanduser(a))
+w=os.path.join(a,".ctl")
+h=q["wrapper_sha256"]
+p=os.path.join(w,"wrapper-"+h+".py")
+try:
+    with open(p,"rb") as f:
+        c=f.read()
+except OSError:
+    c=b""
+if hashlib.sha256(c).hexdigest()!=h:
+    if hashlib.sha256(s).hexdigest()!=h:
+        sys.stdout.write("CTL-NEED-WRAPPER\\n")
+        sys.exit(90)
+    if not os.path.isdir(w):
+        os.makedirs(w,0o700)
+    t="%s.%d.tmp"%(p,os.getpid())
+    with open(t,"wb") as f:
+        f.write(s)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(t,p)
+    c=s
+g={"__name__":"ctl_async_wrapper"}
+exec(compile(c,p,"exec"),g)
+g["main"](q,a)
+"""
+
+
+@lru_cache(maxsize=1)
+def wrapper_source() -> bytes:
+    return resources.files("remote_payload").joinpath("ctl_async_wrapper.py").read_bytes()
+
+
+@lru_cache(maxsize=1)
+def wrapper_sha256() -> str:
+    return hashlib.sha256(wrapper_source()).hexdigest()
+
+
+@lru_cache(maxsize=8)
+def remote_command(interpreter: str) -> str:
+    """The exec line: the interpreter (split and quoted word by word) running the bootstrap."""
+    code = base64.b64encode(BOOTSTRAP.encode("ascii")).decode("ascii")
+    words = [shlex.quote(w) for w in shlex.split(interpreter)] or ["python3"]
+    snippet = f'import base64;exec(base64.b64decode("{code}"))'
+    return " ".join(words + ["-c", shlex.quote(snippet)])
+
+
+def encode_request(request: dict[str, Any], with_wrapper: bool) -> bytes:
+    line = json.dumps(dict(request, wrapper_sha256=wrapper_sha256())).encode("utf-8")
+    return line + b"\n" + (wrapper_source() if with_wrapper else b"")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What one remote call gave back: the wrapper's result, or why there is none."""
+
+    result: dict[str, Any] | None
+    need_wrapper: bool = False
+    problem: str = ""
+
+
+def decode_reply(exit_status: int, stdout: bytes, stderr: bytes, interpreter: str) -> Reply:
+    text = stdout.decode("utf-8", "replace")
+    for line in reversed(text.splitlines()):
+        if line.startswith(RESULT_PREFIX):
+            try:
+                return Reply(json.loads(line[len(RESULT_PREFIX):]))
+            except ValueError:
+                break
+    if exit_status == NEED_WRAPPER_RC and "CTL-NEED-WRAPPER" in text:
+        return Reply(None, need_wrapper=True)
+    err = stderr.decode("utf-8", "replace").strip()
+    if exit_status == 127 or "not found" in err.lower() and not text:
+        return Reply(None, problem=f"no Python on the host: {interpreter!r} was not found "
+                     "(set ansible_python_interpreter)")
+    last = err.splitlines()[-1] if err else f"exit status {exit_status}, no output"
+    return Reply(None, problem=f"remote wrapper failed: {last}")

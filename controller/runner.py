@@ -1,0 +1,121 @@
+"""Fan-out: remote wrapper calls on many hosts at once, under a forks limit.
+
+Every host ends each operation with exactly one HostResult, whatever happens to the
+others; a transport error costs that host alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+
+from . import payload
+from .errors import HostError, HostFailed, HostUnreachable
+from .hosts import HostSpec
+from .results import HostResult
+from .transport import ConnectOptions, Transport, open_transport
+
+log = logging.getLogger("ctl")
+
+HostOp = Callable[[HostSpec], Awaitable[HostResult]]
+
+
+class Session:
+    """Remote calls for one command invocation: the forks limit and, when ``keep_open``,
+    one connection per host reused across calls (reopened transparently if it drops)."""
+
+    def __init__(self, options: ConnectOptions, forks: int = 50, keep_open: bool = False) -> None:
+        self.options = options
+        self.forks = max(1, forks)
+        self.keep_open = keep_open
+        self._limit = asyncio.Semaphore(self.forks)
+        self._open: dict[str, Transport] = {}
+
+    async def call(self, spec: HostSpec, request: dict[str, Any], retry: bool = False
+                   ) -> dict[str, Any]:
+        """Run one wrapper operation on one host; the wrapper's result dict.
+
+        ``retry``: the operation is idempotent, so a pooled connection that dropped is
+        reopened and the call made again once."""
+        async with self._limit:
+            pooled = spec.name in self._open
+            try:
+                return await self._call(spec, request)
+            except HostUnreachable:
+                await self._drop(spec.name)
+                if not (retry and pooled):
+                    raise
+            return await self._call(spec, request)
+
+    async def _call(self, spec: HostSpec, request: dict[str, Any]) -> dict[str, Any]:
+        transport = self._open.get(spec.name)
+        if transport is None:
+            transport = open_transport(spec, self.options)
+            await transport.__aenter__()
+            log.debug("%s: connected", spec.name)
+        try:
+            reply = await self._exec(transport, spec, request)
+        except BaseException:
+            await transport.__aexit__(None, None, None)
+            self._open.pop(spec.name, None)
+            raise
+        if self.keep_open:
+            self._open[spec.name] = transport
+        else:
+            await transport.__aexit__(None, None, None)
+        return reply
+
+    async def _exec(self, transport: Transport, spec: HostSpec, request: dict[str, Any]
+                    ) -> dict[str, Any]:
+        command = payload.remote_command(spec.python)
+        for with_wrapper in (False, True):
+            log.debug("%s: %s jid=%s%s", spec.name, request.get("op"), request.get("jid"),
+                      " (pushing the wrapper)" if with_wrapper else "")
+            out = await transport.run(command, payload.encode_request(request, with_wrapper))
+            reply = payload.decode_reply(out.exit_status, out.stdout, out.stderr, spec.python)
+            if reply.result is not None:
+                return reply.result
+            if not reply.need_wrapper:
+                raise HostFailed(reply.problem)
+        raise HostFailed("the host did not accept the pushed wrapper")
+
+    async def _drop(self, name: str) -> None:
+        transport = self._open.pop(name, None)
+        if transport is not None:
+            await transport.__aexit__(None, None, None)
+
+    async def close(self) -> None:
+        for name in list(self._open):
+            await self._drop(name)
+
+    async def __aenter__(self) -> "Session":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+
+async def guarded(spec: HostSpec, op: HostOp) -> HostResult:
+    """Run ``op`` for one host; any error becomes that host's result."""
+    try:
+        return await op(spec)
+    except HostUnreachable as exc:
+        return HostResult.unreachable(spec.name, exc.message)
+    except HostError as exc:
+        return HostResult.failed(spec.name, exc.message)
+    except Exception as exc:  # a bug must cost one host, not the run; say so plainly
+        log.exception("%s: internal error", spec.name)
+        return HostResult.failed(spec.name, f"internal error in ctl: {type(exc).__name__}: "
+                                 f"{exc} (please report this)")
+
+
+async def fan_out(specs: Iterable[HostSpec], op: HostOp) -> AsyncIterator[HostResult]:
+    """Yield each host's result as soon as it is known. The forks limit lives in Session."""
+    tasks = [asyncio.ensure_future(guarded(spec, op)) for spec in specs]
+    try:
+        for next_done in asyncio.as_completed(tasks):
+            yield await next_done
+    finally:
+        for task in tasks:
+            task.cancel()

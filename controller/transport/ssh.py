@@ -1,0 +1,101 @@
+"""The SSH connection, over asyncssh. The one place where asyncssh's errors become ours."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, Iterator
+
+import asyncssh
+
+from ..errors import HostFailed, HostUnreachable
+from ..hosts import HostSpec
+from .base import ConnectOptions, ExecResult
+
+_KEYS: dict[str, asyncssh.SSHKey] = {}
+
+
+def load_key(path: str) -> asyncssh.SSHKey:
+    """Read a private key once per process: asyncssh re-parses paths on every connect."""
+    if path not in _KEYS:
+        try:
+            _KEYS[path] = asyncssh.read_private_key(path)
+        except (OSError, asyncssh.KeyImportError) as exc:
+            raise HostUnreachable(f"cannot load private key {path}: {exc}") from exc
+    return _KEYS[path]
+
+
+def host_label(spec: HostSpec) -> str:
+    return f"[{spec.address}]:{spec.port}" if spec.port and spec.port != 22 else spec.address
+
+
+@contextlib.contextmanager
+def ssh_errors(spec: HostSpec, stage: str) -> Iterator[None]:
+    """Translate asyncssh and socket errors into HostUnreachable / HostFailed, with a hint."""
+    prefix = "Failed to connect to the host via ssh: " if stage == "connect" else ""
+    target = f"{spec.user + '@' if spec.user else ''}{spec.address}" + (
+        f":{spec.port}" if spec.port else "")
+    try:
+        yield
+    except asyncssh.HostKeyNotVerifiable as exc:
+        raise HostUnreachable(
+            f"{prefix}host key of {target} is not trusted ({exc.reason}). If the host was "
+            f"reinstalled, remove the old key with: ssh-keygen -R '{host_label(spec)}', then "
+            "add the new one to known_hosts") from exc
+    except asyncssh.PermissionDenied as exc:
+        key = f" with key {spec.private_key}" if spec.private_key else ""
+        raise HostUnreachable(f"{prefix}permission denied for {target}{key} "
+                              f"({exc.reason})") from exc
+    except asyncssh.ChannelOpenError as exc:
+        raise HostFailed(f"cannot open a session on {target}: {exc.reason}") from exc
+    except asyncssh.Error as exc:
+        raise HostUnreachable(f"{prefix}{target}: {exc.reason}") from exc
+    except (asyncio.TimeoutError, TimeoutError) as exc:
+        raise HostUnreachable(f"{prefix}{target}: timed out") from exc
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise HostUnreachable(f"{prefix}{target}: {reason}") from exc
+
+
+class SshTransport:
+    def __init__(self, spec: HostSpec, options: ConnectOptions) -> None:
+        self.spec = spec
+        self.options = options
+        self._conn: asyncssh.SSHClientConnection | None = None
+
+    def connect_kwargs(self) -> dict[str, Any]:
+        spec = self.spec
+        kwargs: dict[str, Any] = {
+            "connect_timeout": self.options.connect_timeout,
+            "login_timeout": self.options.connect_timeout,
+            "keepalive_interval": 30,
+        }
+        if spec.port:
+            kwargs["port"] = spec.port
+        if spec.user:
+            kwargs["username"] = spec.user
+        if spec.private_key:
+            kwargs["client_keys"] = [load_key(spec.private_key)]
+        if not (self.options.host_key_checking and spec.host_key_checking):
+            kwargs["known_hosts"] = None
+        return kwargs
+
+    async def __aenter__(self) -> "SshTransport":
+        with ssh_errors(self.spec, "connect"):
+            self._conn = await asyncssh.connect(self.spec.address, **self.connect_kwargs())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._conn.wait_closed(), 5)
+            self._conn = None
+
+    async def run(self, command: str, stdin: bytes) -> ExecResult:
+        if self._conn is None:
+            raise HostUnreachable(f"{self.spec.name}: not connected")
+        with ssh_errors(self.spec, "run"):
+            result = await self._conn.run(command, input=stdin, encoding=None, check=False)
+        status = result.exit_status if result.exit_status is not None else 255
+        return ExecResult(status, bytes(result.stdout or b""), bytes(result.stderr or b""))

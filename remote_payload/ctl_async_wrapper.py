@@ -1,0 +1,428 @@
+"""ctl's remote job wrapper: standard library only, Python 3.6+, imports nothing from ctl.
+
+The controller never runs this file directly. A tiny bootstrap (see ``BOOTSTRAP`` in
+``controller/payload.py``) reads one JSON request line from stdin, finds this file in
+``<async_dir>/.ctl/wrapper-<sha256>.py``, checks its hash, and calls ``main(request,
+async_dir)``. ``main`` prints exactly one line ``CTL-RESULT <json>`` and returns.
+
+Operations (``request["op"]``):
+  launch   daemonize (double fork, setsid, stdio to /dev/null), start the job in its own
+           process group, write the running record, then tell the controller "started";
+           the supervisor enforces the timeout and writes the final record.
+  status   read the job file, in the shape of Ansible's async_status.
+  cleanup  erase the job file and its output files (refuses while the job runs).
+  kill     signal the job's process group, SIGKILL after a grace period.
+
+Job files follow Ansible's contract: ``<async_dir>/<jid>``, written to ``<jid>.tmp``,
+fsynced and renamed; running record ``{"started": 1, "finished": 0, "ansible_job_id": ..}``;
+a finished record has no ``started`` key. ctl's own bookkeeping lives under the ``ctl`` key.
+"""
+import datetime
+import errno
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+VERSION = 1
+JID_RE = re.compile(r"^j?[0-9]{1,12}\.[0-9]{1,10}$")
+DEFAULT_OUTPUT_CAP = 4 * 1024 * 1024
+KILL_GRACE = 3.0
+
+
+class Timeout(Exception):
+    pass
+
+
+def emit(result):
+    sys.stdout.write("CTL-RESULT " + json.dumps(result, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def now():
+    return datetime.datetime.now()
+
+
+def job_paths(async_dir, jid):
+    if not JID_RE.match(jid):
+        raise ValueError("invalid jid %r" % jid)
+    base = os.path.join(async_dir, jid)
+    return {"job": base, "tmp": base + ".tmp", "stdout": base + ".stdout", "stderr": base + ".stderr"}
+
+
+def write_record(paths, record):
+    """Atomically replace the job file: <jid>.tmp, fsync, rename, fsync the directory."""
+    data = json.dumps(record, sort_keys=True).encode("utf-8")
+    fd = os.open(paths["tmp"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(paths["tmp"], paths["job"])
+    try:
+        dfd = os.open(os.path.dirname(paths["job"]), os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError:
+        pass
+
+
+def read_record(paths):
+    """(record or None, problem): problem is 'missing', 'unreadable' or None."""
+    try:
+        with open(paths["job"], "rb") as f:
+            raw = f.read()
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None, "missing"
+        return None, "unreadable: %s" % exc
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except ValueError:
+        return None, "unreadable: %d bytes that are not a JSON object" % len(raw)
+    if not isinstance(record, dict):
+        return None, "unreadable: JSON that is not an object"
+    return record, None
+
+
+def boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def proc_start(pid):
+    """Start time of pid in clock ticks since boot (None when /proc has no such field)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except (IOError, OSError):
+        return None
+    try:
+        return int(stat[stat.rindex(b")") + 2:].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        return exc.errno == errno.EPERM
+    return True
+
+
+def is_running(record):
+    return "started" in record and not record.get("finished")
+
+
+def lost_reason(record):
+    """Why a record that says running has no live wrapper behind it, or None if it may live."""
+    info = record.get("ctl")
+    if not isinstance(info, dict) or not info.get("wrapper_pid"):
+        return None  # not ctl's record (Ansible's): we cannot tell
+    pid = int(info["wrapper_pid"])
+    recorded_boot = info.get("boot_id")
+    current_boot = boot_id()
+    if recorded_boot and current_boot and recorded_boot != current_boot:
+        return "the host rebooted since the job started (boot id changed)"
+    if not pid_alive(pid):
+        return "its wrapper (pid %d) is gone" % pid
+    started = info.get("wrapper_start")
+    if started is not None and proc_start(pid) not in (None, started):
+        return "its wrapper (pid %d) is gone; the pid now belongs to another process" % pid
+    return None
+
+
+def tail(path, cap):
+    """(text, truncated): the last ``cap`` bytes of a file, decoded with replacement."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - cap))
+            data = f.read(cap)
+    except (IOError, OSError):
+        return "", False
+    truncated = size > cap
+    if truncated:
+        data = data[data.find(b"\n") + 1:] if b"\n" in data else data
+    return data.decode("utf-8", "replace").rstrip("\r\n"), truncated
+
+
+def output_fields(paths, cap):
+    out, out_trunc = tail(paths["stdout"], cap)
+    err, err_trunc = tail(paths["stderr"], cap)
+    fields = {"stdout": out, "stderr": err}
+    if out_trunc:
+        fields["stdout_truncated"] = True
+    if err_trunc:
+        fields["stderr_truncated"] = True
+    return fields
+
+
+def with_lines(result):
+    for key in ("stdout", "stderr"):
+        if isinstance(result.get(key), str):
+            result[key + "_lines"] = result[key].splitlines()
+    return result
+
+
+# --- launch ---------------------------------------------------------------------------------
+
+def open_output(path):
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+
+
+def job_argv(request):
+    if request.get("shell"):
+        return ["/bin/sh", "-c", request["cmd"]]
+    return list(request["cmd"])
+
+
+def restore_child_signals():
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def supervise(request, paths, notify_fd):
+    """Runs in the daemonized grandchild: start the job, tell the parent, wait, record."""
+    jid = request["jid"]
+    cmd = request["cmd"]
+    cap = int(request.get("output_cap") or DEFAULT_OUTPUT_CAP)
+    start = now()
+    base = {"ansible_job_id": jid, "cmd": cmd, "start": str(start)}
+    try:
+        out_fd = open_output(paths["stdout"])
+        err_fd = open_output(paths["stderr"])
+        proc = subprocess.Popen(
+            job_argv(request), stdin=subprocess.DEVNULL, stdout=out_fd, stderr=err_fd,
+            close_fds=True, start_new_session=True, preexec_fn=restore_child_signals,
+            cwd=os.path.expanduser("~") if os.path.isdir(os.path.expanduser("~")) else "/")
+        os.close(out_fd)
+        os.close(err_fd)
+    except (OSError, ValueError) as exc:
+        code = 127 if getattr(exc, "errno", None) == errno.ENOENT else 126
+        record = dict(base, failed=1, rc=code, changed=False, msg=str(exc), end=str(now()),
+                      stdout="", stderr="", delta="0:00:00")
+        write_record(paths, record)
+        notify(notify_fd, {"started": 0, "failed": True, "msg": str(exc), "record": record})
+        return
+    me = os.getpid()
+    running = {"started": 1, "finished": 0, "ansible_job_id": jid,
+               "ctl": {"version": VERSION, "wrapper_pid": me, "wrapper_start": proc_start(me),
+                       "boot_id": boot_id(), "job_pid": proc.pid, "job_pgid": proc.pid,
+                       "cmd": cmd, "start": str(start), "timeout": request["timeout"],
+                       "stdout_file": paths["stdout"], "stderr_file": paths["stderr"]}}
+    try:
+        write_record(paths, running)
+    except OSError as exc:
+        kill_group(proc, 0)
+        notify(notify_fd, {"started": 0, "failed": True,
+                           "msg": "could not write the job file %s: %s" % (paths["job"], exc)})
+        return
+    notify(notify_fd, {"started": 1, "finished": 0, "ansible_job_id": jid,
+                       "results_file": paths["job"], "changed": True})
+    finish(proc, request, paths, base, start, cap)
+
+
+def notify(fd, message):
+    try:
+        os.write(fd, json.dumps(message).encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+def on_alarm(signum, frame):
+    raise Timeout()
+
+
+def wait_until(proc, seconds):
+    """Wait for proc up to ``seconds``; True if it ended."""
+    if seconds <= 0:
+        return proc.poll() is not None
+    signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        proc.wait()
+        return True
+    except Timeout:
+        return False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def kill_group(proc, grace):
+    """SIGTERM the job's process group, SIGKILL what is left after ``grace``; the last signal."""
+    sent = "SIGTERM"
+    try:
+        os.killpg(proc.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+    except OSError:
+        pass
+    if grace <= 0:
+        sent = "SIGKILL"
+    if not wait_until(proc, grace) or group_alive(proc.pid):
+        sent = "SIGKILL"
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    proc.wait()
+    return sent
+
+
+def group_alive(pgid):
+    try:
+        os.killpg(pgid, 0)
+    except OSError:
+        return False
+    return True
+
+
+def finish(proc, request, paths, base, start, cap):
+    timeout = float(request["timeout"])
+    ended = wait_until(proc, timeout - (time.time() - start.timestamp()))
+    if ended:
+        end = now()
+        rc = proc.returncode
+        record = dict(base, changed=True, rc=rc, end=str(end), delta=str(end - start),
+                      msg="" if rc == 0 else "non-zero return code")
+        if rc != 0:
+            record["failed"] = True
+        record.update(output_fields(paths, cap))
+        write_record(paths, record)
+        return
+    timed_out = {"msg": "Timeout exceeded", "failed": True, "child_pid": proc.pid,
+                 "ansible_job_id": base["ansible_job_id"], "timeout": True}
+    write_record(paths, timed_out)
+    signal_name = kill_group(proc, KILL_GRACE)
+    end = now()
+    record = dict(base, **timed_out)
+    record.update(rc=proc.returncode, end=str(end), delta=str(end - start), signal=signal_name)
+    record.update(output_fields(paths, cap))
+    write_record(paths, record)
+
+
+def daemonize_and_launch(request, paths):
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: new session, fork again so the job can never regain a terminal
+        os.close(read_fd)
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            os.close(devnull)
+            supervise(request, paths, write_fd)
+        except BaseException as exc:  # the parent must hear something, whatever happened
+            try:
+                notify(write_fd, {"started": 0, "failed": True, "msg": "wrapper error: %r" % exc})
+            except OSError:
+                pass
+        os._exit(0)
+    os.close(write_fd)
+    os.waitpid(pid, 0)
+    chunks = []
+    while True:
+        chunk = os.read(read_fd, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_fd)
+    raw = b"".join(chunks)
+    if not raw:
+        return {"failed": True, "msg": "the job supervisor died before it started the job"}
+    return json.loads(raw.decode("utf-8"))
+
+
+def op_launch(request, paths):
+    if os.path.lexists(paths["job"]):
+        return {"failed": True, "msg": "job file %s already exists; refusing to overwrite it"
+                % paths["job"]}
+    for key in ("stdout", "stderr"):
+        if os.path.lexists(paths[key]):
+            os.unlink(paths[key])
+    return daemonize_and_launch(request, paths)
+
+
+# --- status, cleanup, kill ------------------------------------------------------------------
+
+def op_status(request, paths):
+    jid = request["jid"]
+    record, problem = read_record(paths)
+    if problem == "missing":
+        return {"failed": True, "msg": "could not find job", "ansible_job_id": jid,
+                "started": 1, "finished": 1, "results_file": paths["job"]}
+    if problem:
+        return {"failed": True, "unreadable": True, "ansible_job_id": jid, "started": 1,
+                "finished": 1, "results_file": paths["job"],
+                "msg": "job file %s is %s" % (paths["job"], problem)}
+    result = dict((k, v) for k, v in record.items() if k != "ctl")  # bookkeeping, not news
+    result["ansible_job_id"] = jid
+    result["results_file"] = paths["job"]
+    if is_running(record):
+        reason = lost_reason(record)
+        if reason:
+            result.update(finished=1, failed=True, lost=True,
+                          msg="job lost: %s, but its record still says running" % reason)
+        else:
+            result.update(started=1, finished=0)
+            tail_lines = int(request.get("tail_lines") or 0)
+            if tail_lines:
+                result.update(running_output(paths, tail_lines))
+        return result
+    result.update(started=1, finished=1)
+    return with_lines(result)
+
+
+def running_output(paths, lines):
+    out, _ = tail(paths["stdout"], 64 * 1024)
+    err, _ = tail(paths["stderr"], 64 * 1024)
+    return {"stdout_tail": out.splitlines()[-lines:], "stderr_tail": err.splitlines()[-lines:]}
+
+
+def op_cleanup(request, paths):
+    jid = request["jid"]
+    record, problem = read_record(paths)
+    if problem == "missing":
+        return {"ansible_job_id": jid, "changed": False, "missing": True,
+                "msg": "could not find job; nothing to erase at %s" % paths["job"]}
+    if record is not None and is_running(record) and not lost_reason(record):
+        return {"failed": True, "ansible_job_id": jid, "running": True,
+                "msg": "job %s is still running; not erased (wait for it to finish)" % jid}
+    for key in ("job", "tmp", "stdout", "stderr"):
+        try:
+            os.unlink(paths[key])
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+    return {"ansible_job_id": jid, "changed": False, "erased": paths["job"],
+            "finished": 0, "started": 0}
+
+
+OPS = {"launch": op_launch, "status": op_status, "cleanup": op_cleanup}
+
+
+def main(request, async_dir):
+    os.umask(0o077)
+    try:
+        jid = request["jid"]
+        paths = job_paths(async_dir, jid)
+        if request["op"] == "launch" and not os.path.isdir(async_dir):
+            os.makedirs(async_dir, 0o700)
+        emit(OPS[request["op"]](request, paths))
+    except Exception as exc:
+        emit({"failed": True, "msg": "%s: %s" % (type(exc).__name__, exc)})
