@@ -9,7 +9,7 @@ import secrets
 from .errors import JidError
 
 # Ansible's jids, old (no ``j``) and new, and nothing else: no path characters can pass.
-JID_RE = re.compile(r"^j?[0-9]{1,12}\.[0-9]{1,10}$")
+JID_RE = re.compile(r"^j?[0-9]{1,12}\.[0-9]{1,10}\Z")
 
 
 def new_jid() -> str:

@@ -28,7 +28,7 @@ import sys
 import time
 
 VERSION = 1
-JID_RE = re.compile(r"^j?[0-9]{1,12}\.[0-9]{1,10}$")
+JID_RE = re.compile(r"^j?[0-9]{1,12}\.[0-9]{1,10}\Z")
 DEFAULT_OUTPUT_CAP = 4 * 1024 * 1024
 KILL_GRACE = 3.0
 

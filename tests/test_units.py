@@ -1,0 +1,90 @@
+"""Pure units: jids, result classification, exit codes, the wire format."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+
+import pytest
+
+from controller import payload
+from controller.errors import JidError
+from controller.jid import check_jid, new_jid
+from controller.results import HostResult, Status, exit_code
+
+
+def test_new_jids_have_ansibles_form_and_differ() -> None:
+    jids = {new_jid() for _ in range(200)}
+    assert len(jids) > 190
+    for jid in jids:
+        assert re.fullmatch(r"j\d{1,12}\.%d" % os.getpid(), jid)
+        assert check_jid(jid) == jid
+
+
+@pytest.mark.parametrize("bad", ["", "j", "j1", "j1.", ".1", "j1.2/", "../j1.2", "j1.2\n",
+                                 "j1.2\x00", "j1234567890123.1", "J1.2", "j-1.2", "j1 .2"])
+def test_check_jid_refuses(bad: str) -> None:
+    with pytest.raises(JidError):
+        check_jid(bad)
+
+
+def test_old_ansible_jids_without_j_are_accepted() -> None:
+    assert check_jid("123456.789") == "123456.789"
+
+
+@pytest.mark.parametrize("data, status_read, expected", [
+    ({"changed": True, "started": 1, "finished": 0}, False, Status.CHANGED),
+    ({"started": 1, "finished": 0}, True, Status.RUNNING),
+    ({"started": True, "finished": False}, True, Status.RUNNING),
+    ({"started": "1", "finished": "0"}, True, Status.RUNNING),
+    ({"finished": 1, "rc": 0, "changed": True}, True, Status.CHANGED),
+    ({"finished": True, "failed": True}, True, Status.FAILED),
+    ({"unreachable": True}, False, Status.UNREACHABLE),
+    ({"erased": "/x", "changed": False}, False, Status.OK),
+])
+def test_classification(data, status_read, expected) -> None:
+    assert HostResult.from_data("h", data, status_read).status is expected
+
+
+def test_exit_codes_follow_the_ansible_cli() -> None:
+    ok = HostResult("a", Status.CHANGED)
+    running = HostResult("b", Status.RUNNING)
+    failed = HostResult.failed("c", "boom")
+    dead = HostResult.unreachable("d", "down")
+    assert exit_code([ok, running]) == 0
+    assert exit_code([ok, failed]) == 2
+    assert exit_code([ok, failed, dead]) == 4
+
+
+def test_remote_command_quotes_the_interpreter() -> None:
+    cmd = payload.remote_command("'/opt/my python/bin/python3' -E")
+    assert cmd.startswith("'/opt/my python/bin/python3' -E -c ")
+    hostile = payload.remote_command("python3; touch /tmp/x $(id)")
+    assert hostile.startswith("'python3;' touch /tmp/x '$(id)' -c ")
+
+
+def test_bootstrap_refuses_a_wrapper_whose_hash_does_not_match(tmp_path) -> None:
+    """The bootstrap, run for real: a stored copy with the wrong content is never executed,
+    and the copy it was sent replaces it only when that copy's hash matches."""
+    request = {"op": "status", "jid": "j1.1", "async_dir": str(tmp_path)}
+    stored = tmp_path / ".ctl" / f"wrapper-{payload.wrapper_sha256()}.py"
+    stored.parent.mkdir()
+    stored.write_text("import os; os.system('touch %s/pwned')\n" % tmp_path)
+    cmd = payload.remote_command("python3")
+
+    def call(stdin: bytes) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["/bin/sh", "-c", cmd], input=stdin, capture_output=True)
+
+    line = json.dumps(dict(request, wrapper_sha256=payload.wrapper_sha256())).encode()
+    need = call(line + b"\n")
+    assert need.returncode == payload.NEED_WRAPPER_RC
+    forged = call(line + b"\nprint('forged')\n")
+    assert forged.returncode == payload.NEED_WRAPPER_RC
+    assert not (tmp_path / "pwned").exists()
+    good = call(payload.encode_request(request, with_wrapper=True))
+    reply = payload.decode_reply(good.returncode, good.stdout, good.stderr, "python3")
+    assert reply.result is not None and reply.result["msg"] == "could not find job"
+    assert stored.read_bytes() == payload.wrapper_source()
+    assert oct(stored.stat().st_mode & 0o777) == "0o600"
