@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what ctl and its test suite need, idempotently: Debian's OpenSSH server and
+# client (when sshd is missing and we are root), Python's venv, and ctl with its test extras
+# into .venv. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    if [ -z "${CTL_APT_UPDATED:-}" ]; then apt-get update -qq; export CTL_APT_UPDATED=1; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  else
+    echo "setup: please install: $* (needs root and apt-get)" >&2
+    return 1
+  fi
+}
+
+need=()
+{ command -v sshd >/dev/null || [ -x /usr/sbin/sshd ]; } || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v pgrep >/dev/null || need+=(procps)
+[ -x /usr/bin/python3 ] || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}" >&2
+  apt_install "${need[@]}" || echo "setup: continuing without ${need[*]}" >&2
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    rm -rf .venv
+    apt_install python3-venv
+    "$PY" -m venv .venv
+  fi
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+echo "setup: ready (.venv/bin/ctl)" >&2
