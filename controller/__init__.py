@@ -8,8 +8,18 @@ The library API (the CLI is built on it)::
 """
 
 from .api import Controller, Events, Job, NoEvents, Targets
-from .errors import (BadInput, CtlError, HostError, HostFailed, HostUnreachable,
-                     InventoryError, JidError, OptionError, PatternError, RegistryError)
+from .errors import (
+                     BadInput,
+                     CtlError,
+                     HostError,
+                     HostFailed,
+                     HostUnreachable,
+                     InventoryError,
+                     JidError,
+                     OptionError,
+                     PatternError,
+                     RegistryError,
+)
 from .hosts import HostSpec
 from .registry import Registry
 from .results import HostResult, Status

@@ -61,14 +61,14 @@ class Targets:
 
     @classmethod
     def from_inventory(cls, sources: list[str], pattern: str | None = None,
-                       overrides: dict[str, Any] | None = None) -> "Targets":
+                       overrides: dict[str, Any] | None = None) -> Targets:
         inv = load_inventory(sources)
         names = select_hosts(inv, pattern)
         specs = [inv.specs[n].with_overrides(**(overrides or {})) for n in names]
         return cls(specs, {n: inv.groups_of(n) for n in names}, list(sources))
 
     @classmethod
-    def from_registry(cls, rows: list[HostRow], pattern: str | None = None) -> "Targets":
+    def from_registry(cls, rows: list[HostRow], pattern: str | None = None) -> Targets:
         inv = Inventory(sources=["the job's hosts"])
         inv.group("all").hosts = [r.host for r in rows]
         for row in rows:

@@ -14,7 +14,7 @@ import shlex
 import sys
 import time
 import traceback
-from typing import Any, List, Optional
+from typing import Any, List
 
 import typer
 
@@ -119,17 +119,17 @@ def finish(results: list[Any], jid: str, next_hint: str | None) -> None:
 
 @app.command(context_settings={"allow_interspersed_args": False})
 def run(
-    command: Optional[List[str]] = typer.Argument(None, help="The command, after --."),
+    command: List[str] | None = typer.Argument(None, help="The command, after --."),
     inventory: List[str] = INVENTORY,
-    limit: Optional[str] = LIMIT,
+    limit: str | None = LIMIT,
     background: int = typer.Option(3600, "-B", "--background", help="Time limit of the job "
                                    "on each host, seconds (enforced on the host)."),
     poll: int = typer.Option(15, "-P", "--poll", help="Poll every N seconds until done; "
                              "0 = start and detach."),
     shell: bool = typer.Option(False, "--shell", help="Run the command under /bin/sh -c "
                                "(Ansible's shell) instead of as an argv (Ansible's command)."),
-    forks: int = FORKS, timeout: float = TIMEOUT, user: Optional[str] = USER,
-    private_key: Optional[str] = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
+    forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
+    private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     verbose: int = VERBOSE,
 ) -> None:
     """Start COMMAND on every selected host, detached; print the jid.
@@ -156,12 +156,12 @@ def poll(
     jid: str = typer.Argument(..., help="The job id, e.g. j445703768934.50473."),
     all_hosts: bool = typer.Option(False, "--all-hosts", help="Every host the job was "
                                    "started on, from the registry (the default without -i)."),
-    inventory: Optional[List[str]] = INVENTORY, limit: Optional[str] = LIMIT,
+    inventory: List[str] | None = INVENTORY, limit: str | None = LIMIT,
     wait: bool = typer.Option(False, "--wait", help="Poll until every host is finished."),
     retries: int = typer.Option(30, "--retries", help="With --wait: rounds before giving up."),
     delay: float = typer.Option(10, "--delay", help="With --wait: seconds between rounds."),
-    forks: int = FORKS, timeout: float = TIMEOUT, user: Optional[str] = USER,
-    private_key: Optional[str] = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
+    forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
+    private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     verbose: int = VERBOSE,
 ) -> None:
     """Show a job's status on each host, as Ansible's async_status does.
@@ -180,9 +180,9 @@ def cleanup(
     jid: str = typer.Argument(..., help="The job id to erase."),
     all_hosts: bool = typer.Option(False, "--all-hosts", help="Every host the job was "
                                    "started on, from the registry (the default without -i)."),
-    inventory: Optional[List[str]] = INVENTORY, limit: Optional[str] = LIMIT,
-    forks: int = FORKS, timeout: float = TIMEOUT, user: Optional[str] = USER,
-    private_key: Optional[str] = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
+    inventory: List[str] | None = INVENTORY, limit: str | None = LIMIT,
+    forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
+    private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     verbose: int = VERBOSE,
 ) -> None:
     """Erase a finished job's files on every host (a running job is left alone).

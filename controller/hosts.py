@@ -37,11 +37,11 @@ class HostSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "HostSpec":
+    def from_dict(cls, data: Mapping[str, Any]) -> HostSpec:
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
 
-    def with_overrides(self, **changes: Any) -> "HostSpec":
+    def with_overrides(self, **changes: Any) -> HostSpec:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
@@ -91,8 +91,9 @@ def spec_from_vars(name: str, hostvars: Mapping[str, Any], source: str,
                                  f"{key} does not exist")
     async_dir = get("ansible_async_dir") or env.get("ANSIBLE_ASYNC_DIR") or DEFAULT_ASYNC_DIR
     python = get("ansible_python_interpreter") or "python3"
+    default_checking = env.get("ANSIBLE_HOST_KEY_CHECKING", "yes")
     checking = get("ansible_host_key_checking",
-                   get("ansible_ssh_host_key_checking", env.get("ANSIBLE_HOST_KEY_CHECKING", "yes")))
+                   get("ansible_ssh_host_key_checking", default_checking))
     return HostSpec(
         name=name, connection=connection, address=address, port=port, user=user,
         private_key=key, async_dir=_text(source, name, "ansible_async_dir", async_dir),

@@ -40,7 +40,7 @@ class HostResult:
         return str(self.data.get("msg", ""))
 
     @classmethod
-    def from_data(cls, host: str, data: dict[str, Any], status_read: bool = False) -> "HostResult":
+    def from_data(cls, host: str, data: dict[str, Any], status_read: bool = False) -> HostResult:
         """``status_read``: data is a job's status, where ``finished`` false means running."""
         status = classify(data)
         if status_read and status is not Status.FAILED and not truthy(data.get("finished")):
@@ -48,11 +48,11 @@ class HostResult:
         return cls(host, status, data)
 
     @classmethod
-    def unreachable(cls, host: str, msg: str) -> "HostResult":
+    def unreachable(cls, host: str, msg: str) -> HostResult:
         return cls(host, Status.UNREACHABLE, {"changed": False, "msg": msg, "unreachable": True})
 
     @classmethod
-    def failed(cls, host: str, msg: str, **extra: Any) -> "HostResult":
+    def failed(cls, host: str, msg: str, **extra: Any) -> HostResult:
         return cls(host, Status.FAILED, dict(extra, changed=False, failed=True, msg=msg))
 
 

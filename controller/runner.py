@@ -89,7 +89,7 @@ class Session:
         for name in list(self._open):
             await self._drop(name)
 
-    async def __aenter__(self) -> "Session":
+    async def __aenter__(self) -> Session:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

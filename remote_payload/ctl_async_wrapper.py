@@ -50,7 +50,8 @@ def job_paths(async_dir, jid):
     if not JID_RE.match(jid):
         raise ValueError("invalid jid %r" % jid)
     base = os.path.join(async_dir, jid)
-    return {"job": base, "tmp": base + ".tmp", "stdout": base + ".stdout", "stderr": base + ".stderr"}
+    return {"job": base, "tmp": base + ".tmp", "stdout": base + ".stdout",
+            "stderr": base + ".stderr"}
 
 
 def write_record(paths, record):

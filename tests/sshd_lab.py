@@ -113,7 +113,7 @@ class SshdLab:
 
     # --- set-up ---------------------------------------------------------------------------
 
-    def start(self) -> "SshdLab":
+    def start(self) -> SshdLab:
         if os.environ.get("CTL_TEST_INVENTORY"):
             self.external = True
             self._load_external()

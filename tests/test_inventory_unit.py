@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from controller.errors import InventoryError, PatternError
-from controller.inventory import expand_ranges, load_inventory, merged_vars, _depths
+from controller.inventory import _depths, expand_ranges, load_inventory, merged_vars
 from controller.patterns import select_hosts
 
 RICH = """

@@ -19,7 +19,7 @@ def test_new_jids_have_ansibles_form_and_differ() -> None:
     jids = {new_jid() for _ in range(200)}
     assert len(jids) > 190
     for jid in jids:
-        assert re.fullmatch(r"j\d{1,12}\.%d" % os.getpid(), jid)
+        assert re.fullmatch(rf"j\d{{1,12}}\.{os.getpid()}", jid)
         assert check_jid(jid) == jid
 
 
@@ -71,7 +71,7 @@ def test_bootstrap_refuses_a_wrapper_whose_hash_does_not_match(tmp_path) -> None
     request = {"op": "status", "jid": "j1.1", "async_dir": str(tmp_path)}
     stored = tmp_path / ".ctl" / f"wrapper-{payload.wrapper_sha256()}.py"
     stored.parent.mkdir()
-    stored.write_text("import os; os.system('touch %s/pwned')\n" % tmp_path)
+    stored.write_text(f"import os; os.system('touch {tmp_path}/pwned')\n")
     cmd = payload.remote_command("python3")
 
     def call(stdin: bytes) -> subprocess.CompletedProcess[bytes]:

@@ -13,7 +13,7 @@ class LocalTransport:
     def __init__(self, spec: HostSpec) -> None:
         self.spec = spec
 
-    async def __aenter__(self) -> "LocalTransport":
+    async def __aenter__(self) -> LocalTransport:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:

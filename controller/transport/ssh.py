@@ -80,7 +80,7 @@ class SshTransport:
             kwargs["known_hosts"] = None
         return kwargs
 
-    async def __aenter__(self) -> "SshTransport":
+    async def __aenter__(self) -> SshTransport:
         with ssh_errors(self.spec, "connect"):
             self._conn = await asyncssh.connect(self.spec.address, **self.connect_kwargs())
         return self
@@ -98,4 +98,10 @@ class SshTransport:
         with ssh_errors(self.spec, "run"):
             result = await self._conn.run(command, input=stdin, encoding=None, check=False)
         status = result.exit_status if result.exit_status is not None else 255
-        return ExecResult(status, bytes(result.stdout or b""), bytes(result.stderr or b""))
+        return ExecResult(status, _as_bytes(result.stdout), _as_bytes(result.stderr))
+
+
+def _as_bytes(data: bytes | str | None) -> bytes:
+    if data is None:
+        return b""
+    return data.encode("utf-8", "replace") if isinstance(data, str) else bytes(data)
