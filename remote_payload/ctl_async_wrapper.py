@@ -102,25 +102,34 @@ def boot_id():
         return None
 
 
-def proc_start(pid):
-    """Start time of pid in clock ticks since boot (None when /proc has no such field)."""
+def proc_stat(pid):
+    """The fields of /proc/<pid>/stat after the command name (state first), or None."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
             stat = f.read()
     except (IOError, OSError):
         return None
+    return stat[stat.rindex(b")") + 2:].split()
+
+
+def proc_start(pid):
+    """Start time of pid in clock ticks since boot (None when /proc has no such field)."""
+    fields = proc_stat(pid)
     try:
-        return int(stat[stat.rindex(b")") + 2:].split()[19])
+        return int(fields[19]) if fields else None
     except (ValueError, IndexError):
         return None
 
 
 def pid_alive(pid):
+    """True if pid is a live process (a zombie nobody reaped is dead)."""
     try:
         os.kill(pid, 0)
     except OSError as exc:
-        return exc.errno == errno.EPERM
-    return True
+        if exc.errno != errno.EPERM:
+            return False
+    fields = proc_stat(pid)
+    return not (fields and fields[0] in (b"Z", b"X"))
 
 
 def is_running(record):
