@@ -5,7 +5,8 @@ request line, optionally followed by the wrapper's source. The bootstrap runs th
 stored at ``<async_dir>/.ctl/wrapper-<sha256>.py`` when its hash matches; otherwise it
 stores the source it was sent (verified, written to a temp file, fsynced, renamed) or, when
 none was sent, exits with ``NEED_WRAPPER_RC`` so the controller sends it on a second exec.
-A half-written or tampered copy never runs: the hash is checked before every run.
+A half-written or tampered copy never runs: the hash is checked before every run. Pushing
+a new version removes the older ones.
 """
 
 from __future__ import annotations
@@ -53,6 +54,12 @@ if hashlib.sha256(c).hexdigest()!=h:
         f.flush()
         os.fsync(f.fileno())
     os.rename(t,p)
+    for o in os.listdir(w):
+        if o.startswith("wrapper-") and os.path.join(w,o)!=p:
+            try:
+                os.unlink(os.path.join(w,o))
+            except OSError:
+                pass
     c=s
 g={"__name__":"ctl_async_wrapper"}
 exec(compile(c,p,"exec"),g)

@@ -7,6 +7,7 @@ import signal
 import sqlite3
 import time
 
+from controller import payload
 from tests.conftest import Ctl, blocks, jid_of
 from tests.sshd_lab import SshdLab
 
@@ -200,12 +201,15 @@ def test_wrapper_is_pushed_once_and_a_tampered_copy_is_replaced(ctl: Ctl, lab: S
     host = lab.hosts[4]
     ctl("run", INV, str(ctl.inventory), "-l", host.name, "-B", "30", "-P", "1", "--", "true",
         check_code=0)
-    listing = lab.sh(host, f"ls {host.real_async_dir}/.ctl/").stdout.split()
-    assert len(listing) == 1 and listing[0].startswith("wrapper-")
-    wrapper = f"{host.real_async_dir}/.ctl/{listing[0]}"
-    lab.sh(host, f"echo 'raise SystemExit(\"tampered\")' > {wrapper}")
+    store = f"{host.real_async_dir}/.ctl"
+    wrapper = f"{store}/wrapper-{payload.wrapper_sha256()}.py"
+    assert lab.sh(host, f"sha256sum {wrapper}").stdout.split()[0] == payload.wrapper_sha256()
+    marker = f"{host.real_async_dir}/tampered-ran"
+    lab.sh(host, f"echo 'open(\"{marker}\", \"w\")' > {wrapper}; "
+                 f"echo old > {store}/wrapper-0000.py")
     run = ctl("run", INV, str(ctl.inventory), "-l", host.name, "-B", "30", "-P", "1", "--",
               "echo", "fine", check_code=0)
     assert blocks(run.stdout)[host.name][1]["stdout"] == "fine"
-    digest = lab.sh(host, f"sha256sum {wrapper}").stdout.split()[0]
-    assert listing[0] == f"wrapper-{digest}.py"
+    assert lab.sh(host, f"test -e {marker}").returncode == 1  # the tampered copy never ran
+    assert lab.sh(host, f"sha256sum {wrapper}").stdout.split()[0] == payload.wrapper_sha256()
+    assert lab.sh(host, f"ls {store}").stdout.split() == [wrapper.rsplit("/", 1)[1]]
