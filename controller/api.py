@@ -20,11 +20,13 @@ from .errors import OptionError, PatternError
 from .hosts import HostSpec
 from .inventory import Inventory, load_inventory
 from .jid import check_jid, new_jid
+from .logs import LineSink, host_logs
 from .patterns import select_hosts
 from .registry import HostRow, Registry
 from .results import HostResult, Status
 from .runner import Session, fan_out
 from .transport import ConnectOptions
+from .units import parse_signal
 
 DEFAULT_OUTPUT_CAP = 4 * 1024 * 1024
 KILL_GRACE = 5  # the wrapper's SIGTERM grace (3 s) plus margin
@@ -40,8 +42,13 @@ class Job:
     poll: int = 0
     shell: bool = False
     output_cap: int = DEFAULT_OUTPUT_CAP
+    cleanup_after: float | None = None  # seconds after the end; the host erases the files
 
     def __post_init__(self) -> None:
+        if self.output_cap < 1024:
+            raise OptionError(f"--output-cap must be at least 1k, got {self.output_cap}")
+        if self.cleanup_after is not None and self.cleanup_after < 0:
+            raise OptionError("--cleanup-after must not be negative")
         if self.timeout < 1:
             raise OptionError(f"-B/--background must be at least 1 second, got {self.timeout}")
         if self.poll < 0:
@@ -101,6 +108,8 @@ class NoEvents:
         return None
 
 
+SKIP = "skip"  # a state_of() answer: this result changes nothing worth recording
+
 # Registry host states after a launch, and what a missing job file then means.
 NEVER_STARTED = {
     "launching": "the job was never started on this host: the launch was interrupted "
@@ -141,7 +150,8 @@ class Controller:
                                  [_abspath(s) for s in targets.sources],
                                  [(s, targets.groups.get(s.name, [])) for s in targets.specs])
         request = {"op": "launch", "jid": jid, "cmd": job.command, "shell": job.shell,
-                   "timeout": job.timeout, "output_cap": job.output_cap}
+                   "timeout": job.timeout, "output_cap": job.output_cap,
+                   "cleanup_after": job.cleanup_after}
         started_at = time.monotonic()
         async with self.session(keep_open=job.poll > 0) as session:
             async def launch(spec: HostSpec) -> HostResult:
@@ -201,14 +211,21 @@ class Controller:
 
     # --- cleanup -----------------------------------------------------------------------
 
-    async def cleanup(self, jid: str, targets: Targets | None = None) -> list[HostResult]:
+    async def cleanup(self, jid: str, targets: Targets | None = None, kill: bool = False,
+                      grace: float = 5) -> list[HostResult]:
+        """Erase the job's files on each host; a running job is refused, or with ``kill``
+        stopped first (TERM, KILL after ``grace``)."""
         check_jid(jid)
         registered = self.registry.find_job(jid) is not None
         targets = targets or self.job_targets(jid)
         async with self.session() as session:
             async def erase(spec: HostSpec) -> HostResult:
-                data = await session.call(spec, {"op": "cleanup", "jid": jid,
-                                                 "async_dir": spec.async_dir}, retry=True)
+                request = {"op": "cleanup", "jid": jid, "async_dir": spec.async_dir}
+                data = await session.call(spec, request, retry=True)
+                if kill and data.get("running"):
+                    await session.call(spec, {"op": "kill", "jid": jid, "signal": "SIGTERM",
+                                              "grace": grace, "async_dir": spec.async_dir})
+                    data = await session.call(spec, request, retry=True)
                 return HostResult.from_data(spec.name, data)
 
             results = await self._collect(jid, "cleanup", fan_out(targets.specs, erase),
@@ -217,6 +234,65 @@ class Controller:
                 and len(results) == len(self.registry.hosts(jid)):
             self.registry.set_job_state(jid, "cleaned")
         return results
+
+    # --- kill, logs, garbage collection ------------------------------------------------
+
+    async def kill(self, jid: str, targets: Targets | None = None, signal: str = "SIGTERM",
+                   grace: float = 5) -> list[HostResult]:
+        """Stop the job on each host: ``signal`` to everything it started, SIGKILL after
+        ``grace``; the job file then holds a finished record with ``"killed": true``."""
+        check_jid(jid)
+        signame = parse_signal(signal)
+        if grace < 0:
+            raise OptionError(f"--grace must be 0 or more seconds, got {grace:g}")
+        targets = targets or self.job_targets(jid)
+        async with self.session() as session:
+            async def stop(spec: HostSpec) -> HostResult:
+                data = await session.call(spec, {"op": "kill", "jid": jid, "signal": signame,
+                                                 "grace": grace, "async_dir": spec.async_dir})
+                return HostResult.from_data(spec.name, data)
+
+            return await self._collect(jid, "kill", fan_out(targets.specs, stop),
+                                       lambda result: None if result.data.get("killed")
+                                       else SKIP)
+
+    async def logs(self, jid: str, sink: LineSink, targets: Targets | None = None,
+                   follow: bool = False, interval: float = 1.0) -> list[HostResult]:
+        """Each host's output so far, line by line into ``sink(host, stream, line)``; with
+        ``follow``, until the job ends on every host."""
+        check_jid(jid)
+        targets = targets or self.job_targets(jid)
+        async with self.session(keep_open=follow) as session:
+            async def read(spec: HostSpec) -> HostResult:
+                return await host_logs(session, spec, jid, follow, sink, interval)
+
+            return [r async for r in fan_out(targets.specs, read)]
+
+    async def gc(self, targets: Targets, older_than: float | None) -> list[HostResult]:
+        """Erase finished job files (ctl's and Ansible's) older than ``older_than`` seconds,
+        and those past their --cleanup-after time, in each host's async dir."""
+        async with self.session() as session:
+            async def sweep(spec: HostSpec) -> HostResult:
+                data = await session.call(spec, {"op": "gc", "older_than": older_than,
+                                                 "async_dir": spec.async_dir}, retry=True)
+                return HostResult.from_data(spec.name, data)
+
+            results = []
+            async for result in fan_out(targets.specs, sweep):
+                self.events.result("gc", result)
+                results.append(result)
+            return results
+
+    def known_hosts(self) -> Targets:
+        """Every distinct host (address, port, user, async dir) of every registered job."""
+        seen: dict[tuple[Any, ...], HostSpec] = {}
+        for job in self.registry.jobs():
+            for row in self.registry.hosts(job.jid):
+                s = row.spec
+                seen.setdefault((s.connection, s.address, s.port, s.user, s.async_dir), s)
+        if not seen:
+            raise PatternError("the registry knows no hosts yet: name them with -i INVENTORY")
+        return Targets(list(seen.values()))
 
     # --- shared machinery --------------------------------------------------------------
 
@@ -234,7 +310,9 @@ class Controller:
         async for result in results:
             collected.append(result)
             self.events.result(op, result)
-            pending.append((result, state_of(result)))
+            state = state_of(result)
+            if state != SKIP:
+                pending.append((result, state))
             if registered and (len(pending) >= 100 or time.monotonic() - last_flush > 0.5):
                 self.registry.record(jid, pending)
                 pending, last_flush = [], time.monotonic()

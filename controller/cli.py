@@ -30,9 +30,10 @@ from .api import Controller, Job, Targets
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CtlError, OptionError
 from .jid import check_jid
 from .registry import Registry
-from .render import TextEvents, job_table
-from .results import exit_code
+from .render import TextEvents, host_table, job_table
+from .results import Status, exit_code
 from .transport import ConnectOptions
+from .units import parse_duration, parse_signal, parse_size
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ctl: start long jobs on many hosts over SSH, detached, and follow "
@@ -111,7 +112,7 @@ def pick_targets(controller: Controller, jid: str, inventory: list[str] | None,
     return Targets([s.with_overrides(**extra) for s in targets.specs], targets.groups)
 
 
-def finish(results: list[Any], jid: str, next_hint: str | None) -> None:
+def finish(results: list[Any], next_hint: str | None) -> None:
     if next_hint:
         warn(next_hint)
     raise typer.Exit(exit_code(results))
@@ -128,6 +129,12 @@ def run(
                              "0 = start and detach."),
     shell: bool = typer.Option(False, "--shell", help="Run the command under /bin/sh -c "
                                "(Ansible's shell) instead of as an argv (Ansible's command)."),
+    cleanup_after: str | None = typer.Option(
+        None, "--cleanup-after", metavar="AGE", help="The host erases the job's files this "
+        "long after the job ends (e.g. 1d), with no controller involved."),
+    output_cap: str = typer.Option("4M", "--output-cap", metavar="SIZE", help="Most output "
+                                   "per stream embedded in the final record; the rest stays "
+                                   "in the output files (ctl logs)."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     verbose: int = VERBOSE,
@@ -140,7 +147,10 @@ def run(
         raise OptionError("no inventory: give one with -i FILE (or -i host1,host2,)")
     argv = list(command or [])
     cmd: list[str] | str = " ".join(argv) if shell else argv
-    job = Job(cmd, timeout=background, poll=poll, shell=shell)
+    job = Job(cmd, timeout=background, poll=poll, shell=shell,
+              output_cap=parse_size(output_cap, "--output-cap"),
+              cleanup_after=parse_duration(cleanup_after, "--cleanup-after")
+              if cleanup_after is not None else None)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose,
                                  TextEvents(quiet_launch=poll > 0))
     targets = Targets.from_inventory(inventory, limit, overrides(user, private_key))
@@ -148,7 +158,7 @@ def run(
     hint = f"ctl: job {jid} on {len(results)} host(s)"
     if poll == 0:
         hint += f"; follow it with: ctl poll {jid} --all-hosts"
-    finish(results, jid, hint)
+    finish(results, hint)
 
 
 @app.command()
@@ -160,6 +170,8 @@ def poll(
     wait: bool = typer.Option(False, "--wait", help="Poll until every host is finished."),
     retries: int = typer.Option(30, "--retries", help="With --wait: rounds before giving up."),
     delay: float = typer.Option(10, "--delay", help="With --wait: seconds between rounds."),
+    tail: int = typer.Option(5, "--tail", min=0, help="Last lines of a running job's "
+                             "output to show (stdout_tail, stderr_tail)."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     verbose: int = VERBOSE,
@@ -171,52 +183,152 @@ def poll(
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, TextEvents())
     targets = pick_targets(controller, jid, inventory, limit, all_hosts, user, private_key)
     results = asyncio.run(controller.poll(jid, targets, wait=wait, retries=retries,
-                                          delay=delay))
-    finish(results, jid, None)
+                                          delay=delay, tail_lines=tail))
+    finish(results, None)
 
 
 @app.command()
 def cleanup(
-    jid: str = typer.Argument(..., help="The job id to erase."),
+    jid: str | None = typer.Argument(None, help="The job id to erase (omit with "
+                                     "--older-than)."),
     all_hosts: bool = typer.Option(False, "--all-hosts", help="Every host the job was "
                                    "started on, from the registry (the default without -i)."),
     inventory: List[str] | None = INVENTORY, limit: str | None = LIMIT,
+    kill: bool = typer.Option(False, "--kill", help="Stop a still-running job first "
+                              "(TERM, then KILL after --grace), then erase it."),
+    grace: float = typer.Option(5, "--grace", help="With --kill: seconds before SIGKILL."),
+    older_than: str | None = typer.Option(
+        None, "--older-than", metavar="AGE", help="Instead of one job: erase every finished "
+        "job file (ctl's and Ansible's) older than AGE (e.g. 7d) on each host."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     verbose: int = VERBOSE,
 ) -> None:
     """Erase a finished job's files on every host (a running job is left alone).
 
-    Example: ctl cleanup j445703768934.50473
+    Examples: ctl cleanup j445703768934.50473 | ctl cleanup --older-than 7d -i hosts.yml
     """
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, TextEvents())
+    if older_than is not None:
+        if jid is not None:
+            raise OptionError("give either a jid or --older-than, not both")
+        age = parse_duration(older_than, "--older-than")
+        targets = Targets.from_inventory(inventory, limit, overrides(user, private_key)) \
+            if inventory else controller.known_hosts()
+        finish(asyncio.run(controller.gc(targets, age)), None)
+    if jid is None:
+        raise OptionError("missing jid: ctl cleanup <jid> (or --older-than AGE)")
     targets = pick_targets(controller, jid, inventory, limit, all_hosts, user, private_key)
-    results = asyncio.run(controller.cleanup(jid, targets))
-    finish(results, jid, None)
+    finish(asyncio.run(controller.cleanup(jid, targets, kill=kill, grace=grace)), None)
+
+
+@app.command()
+def kill(
+    jid: str = typer.Argument(..., help="The job id to stop."),
+    all_hosts: bool = typer.Option(False, "--all-hosts", help="Every host the job was "
+                                   "started on, from the registry (the default without -i)."),
+    inventory: List[str] | None = INVENTORY, limit: str | None = LIMIT,
+    signal_name: str = typer.Option("TERM", "--signal", "-s", help="Signal sent first."),
+    grace: float = typer.Option(5, "--grace", help="Seconds before SIGKILL for what is left."),
+    forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
+    private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
+    verbose: int = VERBOSE,
+) -> None:
+    """Stop a running job on each host, children included; record it as killed.
+
+    Example: ctl kill j445703768934.50473 --signal INT --grace 10
+    """
+    controller = make_controller(forks, timeout, no_host_key_checking, verbose, TextEvents())
+    parse_signal(signal_name)
+    targets = pick_targets(controller, jid, inventory, limit, all_hosts, user, private_key)
+    finish(asyncio.run(controller.kill(jid, targets, signal_name, grace)), None)
+
+
+@app.command()
+def logs(
+    jid: str = typer.Argument(..., help="The job id."),
+    host: str | None = typer.Argument(None, help="A host or pattern (default: all)."),
+    follow: bool = typer.Option(False, "--follow", "-F", help="Stream until the job ends."),
+    inventory: List[str] | None = INVENTORY,
+    forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
+    private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
+    verbose: int = VERBOSE,
+) -> None:
+    """Show a job's output so far on each host, each line prefixed by its host; stdout
+    lines go to stdout, stderr lines to stderr.
+
+    Example: ctl logs j445703768934.50473 web01 --follow
+    """
+    controller = make_controller(forks, timeout, no_host_key_checking, verbose)
+    targets = pick_targets(controller, jid, inventory, host, False, user, private_key)
+
+    def sink(name: str, stream: str, line: str) -> None:
+        print(f"{name} | {line}", file=sys.stdout if stream == "stdout" else sys.stderr,
+              flush=True)
+
+    results = asyncio.run(controller.logs(jid, sink, targets, follow=follow))
+    for result in results:
+        if result.status is not Status.OK or result.msg:
+            warn(f"ctl: {result.host}: {result.msg}")
+    finish(results, None)
 
 
 @app.command()
 def jobs(as_json: bool = typer.Option(False, "--json", help="JSON Lines, one job a line."),
-         limit: int = typer.Option(50, "-n", help="Show at most N jobs (0: all).")) -> None:
-    """List the jobs in the registry, newest first.
+         show_all: bool = typer.Option(False, "--all", help="Include cleaned-up jobs."),
+         refresh: bool = typer.Option(False, "--refresh", help="Poll the listed jobs first."),
+         limit: int = typer.Option(50, "-n", help="Show at most N jobs (0: all)."),
+         forks: int = FORKS, timeout: float = TIMEOUT, verbose: int = VERBOSE) -> None:
+    """List the jobs in the registry, newest first, with host counts at the last poll.
 
-    Example: ctl jobs --json
+    Example: ctl jobs --refresh
     """
-    registry = Registry()
-    rows = registry.jobs(limit or None)
-    if as_json:
+    controller = make_controller(forks, timeout, False, verbose)
+    registry = controller.registry
+    rows = [j for j in registry.jobs() if show_all or j.state != "cleaned"][:limit or None]
+    if refresh:
         for job in rows:
+            asyncio.run(controller.poll(job.jid))
+    listing = [(job, registry.host_counts(job.jid)) for job in rows]
+    if as_json:
+        for job, counts in listing:
             print(json.dumps({"jid": job.jid, "command": job.command, "created": job.created,
-                              "timeout": job.timeout, "state": job.state,
-                              "hosts": registry.host_counts(job.jid)}))
+                              "timeout": job.timeout, "state": job.state, "hosts": counts}))
         return
-    table = []
-    for job in rows:
-        cmd = job.command if isinstance(job.command, str) else shlex.join(job.command)
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(job.created))
-        table.append((job.jid, when, job.state, sum(registry.host_counts(job.jid).values()),
-                      cmd))
-    print(job_table(table))
+    print(job_table([(job.jid, when(job.created), job.state, counts, command_text(job.command))
+                     for job, counts in listing]))
+
+
+@app.command()
+def show(jid: str = typer.Argument(..., help="The job id."),
+         as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """One job from the registry, host by host: state, last status, rc, message.
+
+    Example: ctl show j445703768934.50473
+    """
+    check_jid(jid)
+    registry = Registry()
+    job = registry.job(jid)
+    hosts = registry.hosts(jid)
+    if as_json:
+        print(json.dumps({"jid": jid, "command": job.command, "created": job.created,
+                          "timeout": job.timeout, "state": job.state,
+                          "hosts": [{"host": h.host, "state": h.state, **h.last}
+                                    for h in hosts]}))
+        return
+    print(f"job {jid}: {command_text(job.command)}\ncreated {when(job.created)}, -B "
+          f"{job.timeout}, -P {job.poll}, {job.state}, {len(hosts)} host(s)")
+    print(host_table([(h.host, h.state, str(h.last.get("status", "-")),
+                       str(h.last.get("rc", "-")), str(h.last.get("msg", "")))
+                      for h in hosts]))
+
+
+def when(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def command_text(command: list[str] | str) -> str:
+    return command if isinstance(command, str) else shlex.join(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -156,8 +156,27 @@ class Registry:
         return [self.job(r[0]) for r in rows]
 
     def host_counts(self, jid: str) -> dict[str, int]:
-        counts: dict[str, int] = {}
+        """Hosts per outcome at the last look: running, ok, failed, unreachable, lost (and
+        launching, for hosts a killed controller never heard back from)."""
+        counts = dict.fromkeys(COUNT_KEYS, 0)
         for row in self.hosts(jid):
-            key = row.last.get("status") or row.state
+            key = outcome(row)
             counts[key] = counts.get(key, 0) + 1
         return counts
+
+
+COUNT_KEYS = ("running", "ok", "failed", "unreachable", "lost")
+
+
+def outcome(row: HostRow) -> str:
+    last = row.last
+    status = last.get("status")
+    if last.get("lost"):
+        return "lost"
+    if status in ("failed", "unreachable"):
+        return str(status)
+    if status == "running" or (status and last.get("finished") in (0, False)):
+        return "running"
+    if status in ("ok", "changed"):
+        return "ok"
+    return row.state

@@ -70,10 +70,21 @@ class TextEvents:
         self._print(done_line(jid, result))
 
 
-def job_table(rows: list[tuple[str, str, str, int, str]]) -> str:
-    """jid, created, state, host count, command -> aligned text columns."""
-    header = ("JID", "CREATED", "STATE", "HOSTS", "COMMAND")
-    table = [header] + [(a, b, c, str(d), e) for a, b, c, d, e in rows]
-    widths = [max(len(r[i]) for r in table) for i in range(4)]
-    return "\n".join("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4]
-                     for r in table)
+def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """Aligned text columns; the last column is not padded."""
+    allrows = [header] + rows
+    widths = [max(len(r[i]) for r in allrows) for i in range(len(header) - 1)]
+    return "\n".join("  ".join([c.ljust(w) for c, w in zip(r, widths)] + [r[-1]])
+                     for r in allrows)
+
+
+def job_table(rows: list[tuple[str, str, str, dict[str, int], str]]) -> str:
+    """jid, created, state, host counts, command -> the ``ctl jobs`` listing."""
+    def counts(c: dict[str, int]) -> str:
+        return " ".join(f"{k}={v}" for k, v in c.items() if v) or "-"
+    return table(("JID", "CREATED", "STATE", "HOSTS", "COMMAND"),
+                 [(a, b, c, counts(d), e) for a, b, c, d, e in rows])
+
+
+def host_table(rows: list[tuple[str, str, str, str, str]]) -> str:
+    return table(("HOST", "STATE", "LAST", "RC", "MESSAGE"), list(rows))

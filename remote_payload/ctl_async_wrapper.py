@@ -51,7 +51,7 @@ def job_paths(async_dir, jid):
         raise ValueError("invalid jid %r" % jid)
     base = os.path.join(async_dir, jid)
     return {"job": base, "tmp": base + ".tmp", "stdout": base + ".stdout",
-            "stderr": base + ".stderr"}
+            "stderr": base + ".stderr", "kill": base + ".kill"}
 
 
 def write_record(paths, record):
@@ -204,13 +204,25 @@ def restore_child_signals():
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
 
 
+def become_subreaper():
+    """Orphaned descendants (children that setsid and whose parent exits) are reparented to
+    us rather than to init, so a kill can find them all. Linux only; harmless elsewhere."""
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    except Exception:
+        pass
+
+
 def supervise(request, paths, notify_fd):
     """Runs in the daemonized grandchild: start the job, tell the parent, wait, record."""
     jid = request["jid"]
     cmd = request["cmd"]
-    cap = int(request.get("output_cap") or DEFAULT_OUTPUT_CAP)
     start = now()
     base = {"ansible_job_id": jid, "cmd": cmd, "start": str(start)}
+    signal.signal(signal.SIGUSR1, on_kill_request)
+    become_subreaper()
     try:
         out_fd = open_output(paths["stdout"])
         err_fd = open_output(paths["stderr"])
@@ -236,13 +248,13 @@ def supervise(request, paths, notify_fd):
     try:
         write_record(paths, running)
     except OSError as exc:
-        kill_group(proc, 0)
+        terminate(proc, signal.SIGKILL, 0)
         notify(notify_fd, {"started": 0, "failed": True,
                            "msg": "could not write the job file %s: %s" % (paths["job"], exc)})
         return
     notify(notify_fd, {"started": 1, "finished": 0, "ansible_job_id": jid,
                        "results_file": paths["job"], "changed": True})
-    finish(proc, request, paths, base, start, cap)
+    Supervisor(proc, request, paths, base, start).run()
 
 
 def notify(fd, message):
@@ -252,74 +264,201 @@ def notify(fd, message):
         os.close(fd)
 
 
+class KillRequested(Exception):
+    pass
+
+
+# Signal handlers raise only while the supervisor sits in proc.wait(); anywhere else they
+# just note the request, which the supervisor's loop then picks up. No window can crash it.
+WAITING = {"interruptible": False, "kill": False}
+
+
 def on_alarm(signum, frame):
-    raise Timeout()
+    if WAITING["interruptible"]:
+        raise Timeout()
+
+
+def on_kill_request(signum, frame):
+    WAITING["kill"] = True
+    if WAITING["interruptible"]:
+        raise KillRequested()
 
 
 def wait_until(proc, seconds):
-    """Wait for proc up to ``seconds``; True if it ended."""
+    """Wait for proc up to ``seconds``; True if it ended. A kill request (SIGUSR1) raises
+    KillRequested out of the wait."""
     if seconds <= 0:
         return proc.poll() is not None
     signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
+        WAITING["interruptible"] = True
         proc.wait()
         return True
     except Timeout:
         return False
     finally:
+        WAITING["interruptible"] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def kill_group(proc, grace):
-    """SIGTERM the job's process group, SIGKILL what is left after ``grace``; the last signal."""
-    sent = "SIGTERM"
+def descendants(root):
+    """Pids descended from ``root`` (children, their children, and orphans we reaped)."""
+    children = {}
+    for name in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if name.isdigit():
+            fields = proc_stat(int(name))
+            if fields and len(fields) > 1 and fields[0] not in (b"Z", b"X"):
+                children.setdefault(int(fields[1]), []).append(int(name))
+    found, stack = [], [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
+def signal_all(proc, signum):
+    """Send ``signum`` to the job's process group and to every descendant of ours, including
+    those that left the group or the session."""
     try:
-        os.killpg(proc.pid, signal.SIGTERM if grace > 0 else signal.SIGKILL)
+        os.killpg(proc.pid, signum)
     except OSError:
         pass
-    if grace <= 0:
-        sent = "SIGKILL"
-    if not wait_until(proc, grace) or group_alive(proc.pid):
-        sent = "SIGKILL"
+    for pid in descendants(os.getpid()):
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+
+
+def anything_left(proc):
+    if proc.poll() is None:
+        return True
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, 0)
+        return True
     except OSError:
-        pass
+        return bool(descendants(os.getpid()))
+
+
+def reap_orphans():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def terminate(proc, signum, grace):
+    """``signum`` to everything the job started; SIGKILL what is left after ``grace``.
+    Returns the name of the last signal that was needed."""
+    signal_all(proc, signum)
+    last = signal.Signals(signum).name
+    deadline = time.time() + grace
+    while time.time() < deadline:
+        wait_until(proc, min(0.1, max(deadline - time.time(), 0.01)))
+        reap_orphans()
+        if not anything_left(proc):
+            break
+    if anything_left(proc):
+        last = "SIGKILL"
+        signal_all(proc, signal.SIGKILL)
     proc.wait()
-    return sent
+    reap_orphans()
+    return last
 
 
-def group_alive(pgid):
-    try:
-        os.killpg(pgid, 0)
-    except OSError:
-        return False
-    return True
+class Supervisor(object):
+    """Waits for the job; enforces the timeout; honours kill requests; writes the record."""
 
+    def __init__(self, proc, request, paths, base, start):
+        self.proc, self.request, self.paths = proc, request, paths
+        self.base, self.start = base, start
+        self.cap = int(request.get("output_cap") or DEFAULT_OUTPUT_CAP)
 
-def finish(proc, request, paths, base, start, cap):
-    timeout = float(request["timeout"])
-    ended = wait_until(proc, timeout - (time.time() - start.timestamp()))
-    if ended:
-        end = now()
-        rc = proc.returncode
-        record = dict(base, changed=True, rc=rc, end=str(end), delta=str(end - start),
+    def run(self):
+        deadline = self.start.timestamp() + float(self.request["timeout"])
+        outcome = None
+        while outcome is None:
+            try:
+                if WAITING["kill"]:
+                    outcome = self.killed()
+                elif wait_until(self.proc, deadline - time.time()):
+                    outcome = self.ended()
+                elif time.time() >= deadline:
+                    outcome = self.timed_out()
+            except KillRequested:
+                outcome = self.killed()
+        reap_orphans()
+        self.write(outcome)
+        self.linger()
+
+    def ended(self):
+        rc = self.proc.returncode
+        record = dict(self.base, changed=True, rc=rc,
                       msg="" if rc == 0 else "non-zero return code")
         if rc != 0:
             record["failed"] = True
-        record.update(output_fields(paths, cap))
-        write_record(paths, record)
-        return
-    timed_out = {"msg": "Timeout exceeded", "failed": True, "child_pid": proc.pid,
-                 "ansible_job_id": base["ansible_job_id"], "timeout": True}
-    write_record(paths, timed_out)
-    signal_name = kill_group(proc, KILL_GRACE)
-    end = now()
-    record = dict(base, **timed_out)
-    record.update(rc=proc.returncode, end=str(end), delta=str(end - start), signal=signal_name)
-    record.update(output_fields(paths, cap))
-    write_record(paths, record)
+        return record
+
+    def timed_out(self):
+        timed_out = {"msg": "Timeout exceeded", "failed": True, "child_pid": self.proc.pid,
+                     "ansible_job_id": self.base["ansible_job_id"], "timeout": True}
+        write_record(self.paths, timed_out)  # as Ansible: the record first, then the kill
+        last = terminate(self.proc, signal.SIGTERM, KILL_GRACE)
+        return dict(self.base, rc=self.proc.returncode, signal=last, **timed_out)
+
+    def killed(self):
+        order = read_kill_request(self.paths)
+        signum = getattr(signal, order["signal"], signal.SIGTERM)
+        last = terminate(self.proc, signum, float(order["grace"]))
+        return dict(self.base, changed=True, failed=True, killed=True, signal=last,
+                    rc=self.proc.returncode, msg="killed by ctl kill (%s)" % last)
+
+    def write(self, record):
+        end = now()
+        record.update(end=str(end), delta=str(end - self.start))
+        record.update(output_fields(self.paths, self.cap))
+        after = self.request.get("cleanup_after")
+        if after is not None:
+            record["ctl"] = {"cleanup_at": time.time() + float(after)}
+        if not os.path.exists(self.paths["job"]):
+            # erased while running (Ansible's cleanup does that): do not resurrect it
+            remove_files(self.paths)
+            return
+        write_record(self.paths, record)
+        remove_files(self.paths, ("kill",))
+
+    def linger(self):
+        """With --cleanup-after: stay (asleep, no controller needed) and erase the files."""
+        after = self.request.get("cleanup_after")
+        if after is None:
+            return
+        time.sleep(float(after))
+        record, _ = read_record(self.paths)
+        if record is not None and not is_running(record):
+            remove_files(self.paths)
+
+
+def read_kill_request(paths):
+    try:
+        with open(paths["kill"]) as f:
+            order = json.load(f)
+    except (IOError, OSError, ValueError):
+        order = {}
+    return {"signal": order.get("signal", "SIGTERM"), "grace": order.get("grace", 5)}
+
+
+def remove_files(paths, keys=("job", "tmp", "stdout", "stderr", "kill")):
+    for key in keys:
+        try:
+            os.unlink(paths[key])
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
 
 
 def daemonize_and_launch(request, paths):
@@ -413,22 +552,132 @@ def op_cleanup(request, paths):
     if record is not None and is_running(record) and not lost_reason(record):
         return {"failed": True, "ansible_job_id": jid, "running": True,
                 "msg": "job %s is still running; not erased (wait for it to finish)" % jid}
-    for key in ("job", "tmp", "stdout", "stderr"):
-        try:
-            os.unlink(paths[key])
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                raise
+    remove_files(paths)
     return {"ansible_job_id": jid, "changed": False, "erased": paths["job"],
             "finished": 0, "started": 0}
 
 
-OPS = {"launch": op_launch, "status": op_status, "cleanup": op_cleanup}
+def not_found(jid, paths):
+    return {"failed": True, "msg": "could not find job", "ansible_job_id": jid,
+            "started": 1, "finished": 1, "results_file": paths["job"]}
+
+
+def op_kill(request, paths):
+    """Ask the job's supervisor to stop it (SIGUSR1 + a request file) and wait for the
+    finished, killed record."""
+    jid = request["jid"]
+    record, problem = read_record(paths)
+    if problem == "missing":
+        return not_found(jid, paths)
+    if problem:
+        return {"failed": True, "unreadable": True, "ansible_job_id": jid,
+                "msg": "job file %s is %s" % (paths["job"], problem)}
+    if not is_running(record):
+        return {"changed": False, "ansible_job_id": jid, "finished": 1, "rc": record.get("rc"),
+                "results_file": paths["job"], "msg": "job already finished; nothing to kill"}
+    info = record.get("ctl")
+    if not isinstance(info, dict) or not info.get("wrapper_pid"):
+        return {"failed": True, "ansible_job_id": jid,
+                "msg": "job was not started by ctl (no wrapper pid in its record); "
+                       "ctl cannot stop it"}
+    reason = lost_reason(record)
+    if reason:
+        return {"failed": True, "lost": True, "ansible_job_id": jid, "finished": 1,
+                "msg": "job lost: %s; nothing left to kill" % reason}
+    order = {"signal": request.get("signal") or "SIGTERM", "grace": request.get("grace", 5)}
+    write_json(paths["kill"], order)
+    os.kill(int(info["wrapper_pid"]), signal.SIGUSR1)
+    deadline = time.time() + float(order["grace"]) + 15
+    while time.time() < deadline:
+        record, problem = read_record(paths)
+        if problem == "missing" or (record is not None and not is_running(record)):
+            break
+        time.sleep(0.05)
+    if record is None or is_running(record):
+        return {"failed": True, "ansible_job_id": jid,
+                "msg": "sent %s, but the job has not ended yet" % order["signal"]}
+    result = dict((k, v) for k, v in record.items() if k != "ctl")
+    result.update(ansible_job_id=jid, started=1, finished=1, results_file=paths["job"])
+    return with_lines(result)
+
+
+def write_json(path, data):
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f)
+    os.rename(path + ".new", path)
+
+
+def op_logs(request, paths):
+    """Output so far, from byte offsets: base64 chunks (the controller decodes them)."""
+    import base64
+    jid = request["jid"]
+    record, problem = read_record(paths)
+    limit = int(request.get("max_bytes") or 1024 * 1024)
+    offsets = request.get("offsets") or {}
+    result = {"ansible_job_id": jid, "more": False}
+    present = False
+    for stream in ("stdout", "stderr"):
+        offset = int(offsets.get(stream, 0))
+        data, size = b"", 0
+        try:
+            with open(paths[stream], "rb") as f:
+                present = True
+                f.seek(0, os.SEEK_END)
+                size = f.tell()
+                f.seek(offset)
+                data = f.read(limit)
+        except (IOError, OSError):
+            pass
+        result[stream] = base64.b64encode(data).decode("ascii")
+        result[stream + "_offset"] = offset + len(data)
+        result["more"] = result["more"] or offset + len(data) < size
+    if problem == "missing" and not present:
+        return not_found(jid, paths)
+    running = record is not None and is_running(record) and not lost_reason(record)
+    result["finished"] = 0 if running else 1
+    if not present:
+        result["msg"] = "no output files for this job (started by Ansible, or erased)"
+    return result
+
+
+def op_gc(request, async_dir):
+    """Erase finished job files older than ``older_than`` seconds, and those whose
+    --cleanup-after time has passed; running jobs are kept."""
+    older = request.get("older_than")
+    erased, kept = [], 0
+    now_ts = time.time()
+    names = os.listdir(async_dir) if os.path.isdir(async_dir) else []
+    for name in sorted(n for n in names if JID_RE.match(n)):
+        paths = job_paths(async_dir, name)
+        record, _ = read_record(paths)
+        if record is not None and is_running(record) and not lost_reason(record):
+            kept += 1
+            continue
+        info = record.get("ctl") if record is not None else None
+        due = isinstance(info, dict) and info.get("cleanup_at") and info["cleanup_at"] <= now_ts
+        try:
+            age = now_ts - os.stat(paths["job"]).st_mtime
+        except OSError:
+            continue
+        if due or (older is not None and age >= float(older)):
+            remove_files(paths)
+            erased.append(paths["job"])
+    return {"changed": bool(erased), "erased": erased, "kept_running": kept,
+            "async_dir": async_dir,
+            "msg": "erased %d finished job(s), kept %d running" % (len(erased), kept)}
+
+
+OPS = {"launch": op_launch, "status": op_status, "cleanup": op_cleanup, "kill": op_kill,
+       "logs": op_logs}
 
 
 def main(request, async_dir):
     os.umask(0o077)
     try:
+        if request["op"] == "gc":
+            emit(op_gc(request, async_dir))
+            return
         jid = request["jid"]
         paths = job_paths(async_dir, jid)
         if request["op"] == "launch" and not os.path.isdir(async_dir):

@@ -1,0 +1,44 @@
+"""Parsing of human-friendly option values: durations, sizes, signal names."""
+
+from __future__ import annotations
+
+import re
+import signal
+
+from .errors import OptionError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_BYTES = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_duration(text: str, option: str) -> float:
+    """``7d``, ``12h``, ``30m``, ``45s``, ``2w`` or plain seconds."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise OptionError(f"{option} {text!r} is not a duration (e.g. 30s, 15m, 12h, 7d)")
+    return float(match.group(1)) * _SECONDS[match.group(2).lower()]
+
+
+def parse_size(text: str, option: str) -> int:
+    """``4M``, ``512k``, ``1G`` or plain bytes."""
+    match = _SIZE.match(str(text))
+    if not match:
+        raise OptionError(f"{option} {text!r} is not a size (e.g. 512k, 4M, 1G)")
+    return int(match.group(1)) * _BYTES[match.group(2).lower()]
+
+
+def parse_signal(text: str) -> str:
+    """``TERM``, ``SIGTERM``, ``term`` or ``15`` -> ``SIGTERM``."""
+    name = str(text).strip().upper()
+    if name.isdigit():
+        try:
+            return signal.Signals(int(name)).name
+        except ValueError:
+            pass
+    else:
+        name = name if name.startswith("SIG") else "SIG" + name
+        if name in signal.Signals.__members__:
+            return name
+    raise OptionError(f"--signal {text!r} is not a signal name (e.g. TERM, INT, KILL, HUP)")
