@@ -250,6 +250,8 @@ class Controller:
             async def stop(spec: HostSpec) -> HostResult:
                 data = await session.call(spec, {"op": "kill", "jid": jid, "signal": signame,
                                                  "grace": grace, "async_dir": spec.async_dir})
+                if data.get("killed"):  # the job failed; stopping it succeeded
+                    return HostResult(spec.name, Status.CHANGED, data)
                 return HostResult.from_data(spec.name, data)
 
             return await self._collect(jid, "kill", fan_out(targets.specs, stop),
