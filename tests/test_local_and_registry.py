@@ -60,7 +60,8 @@ def test_two_controllers_at_once_keep_every_registry_row(ctl: Ctl, lab: SshdLab)
     assert states == [("started", 4 * len(lab.hosts))]
     for jid in jids:
         ctl("cleanup", jid, check_code=0)
-    cleaned = [json.loads(line)["state"] for line in ctl("jobs", "--json").stdout.splitlines()]
+    cleaned = [json.loads(line)["state"]
+               for line in ctl("jobs", "--json", "--all").stdout.splitlines()]
     assert cleaned == ["cleaned"] * 4
 
 
