@@ -88,7 +88,10 @@ class Targets:
 
 
 class Events(Protocol):
-    """What a front end hears while an operation runs. All methods are optional to act on."""
+    """What a front end hears while an operation runs (``controller.render.Output`` is the
+    do-nothing base to subclass)."""
+
+    def begin(self, op: str, jid: str | None, total: int) -> None: ...
 
     def result(self, op: str, result: HostResult) -> None: ...
 
@@ -98,6 +101,9 @@ class Events(Protocol):
 
 
 class NoEvents:
+    def begin(self, op: str, jid: str | None, total: int) -> None:
+        return None
+
     def result(self, op: str, result: HostResult) -> None:
         return None
 
@@ -153,6 +159,7 @@ class Controller:
                    "timeout": job.timeout, "output_cap": job.output_cap,
                    "cleanup_after": job.cleanup_after}
         started_at = time.monotonic()
+        self.events.begin("launch", jid, len(targets.specs))
         async with self.session(keep_open=job.poll > 0) as session:
             async def launch(spec: HostSpec) -> HostResult:
                 data = await session.call(spec, dict(request, async_dir=spec.async_dir))
@@ -165,6 +172,7 @@ class Controller:
             running = [s for s in targets.specs
                        if _by_host(launched)[s.name].status is Status.CHANGED]
             deadline = started_at + job.timeout + KILL_GRACE
+            self.events.begin("poll", jid, len(running))
             final = await self._watch(session, jid, running, job.poll, erase=True,
                                       give_up=lambda: time.monotonic() > deadline,
                                       give_up_msg="async task did not complete within the "
@@ -183,6 +191,7 @@ class Controller:
         states = self._states(jid)
         if wait and (retries < 0 or delay < 0):
             raise OptionError("--retries and --delay must be 0 or more")
+        self.events.begin("poll", jid, len(targets.specs))
         async with self.session(keep_open=wait) as session:
             if not wait:
                 return await self._collect(jid, "poll", fan_out(
@@ -218,6 +227,7 @@ class Controller:
         check_jid(jid)
         registered = self.registry.find_job(jid) is not None
         targets = targets or self.job_targets(jid)
+        self.events.begin("cleanup", jid, len(targets.specs))
         async with self.session() as session:
             async def erase(spec: HostSpec) -> HostResult:
                 request = {"op": "cleanup", "jid": jid, "async_dir": spec.async_dir}
@@ -246,6 +256,7 @@ class Controller:
         if grace < 0:
             raise OptionError(f"--grace must be 0 or more seconds, got {grace:g}")
         targets = targets or self.job_targets(jid)
+        self.events.begin("kill", jid, len(targets.specs))
         async with self.session() as session:
             async def stop(spec: HostSpec) -> HostResult:
                 data = await session.call(spec, {"op": "kill", "jid": jid, "signal": signame,
@@ -273,6 +284,7 @@ class Controller:
     async def gc(self, targets: Targets, older_than: float | None) -> list[HostResult]:
         """Erase finished job files (ctl's and Ansible's) older than ``older_than`` seconds,
         and those past their --cleanup-after time, in each host's async dir."""
+        self.events.begin("gc", None, len(targets.specs))
         async with self.session() as session:
             async def sweep(spec: HostSpec) -> HostResult:
                 data = await session.call(spec, {"op": "gc", "older_than": older_than,
@@ -309,17 +321,19 @@ class Controller:
         pending: list[tuple[HostResult, str | None]] = []
         last_flush = time.monotonic()
         registered = self.registry.find_job(jid) is not None
-        async for result in results:
-            collected.append(result)
-            self.events.result(op, result)
-            state = state_of(result)
-            if state != SKIP:
-                pending.append((result, state))
-            if registered and (len(pending) >= 100 or time.monotonic() - last_flush > 0.5):
+        try:
+            async for result in results:
+                collected.append(result)
+                self.events.result(op, result)
+                state = state_of(result)
+                if state != SKIP:
+                    pending.append((result, state))
+                if registered and (len(pending) >= 100 or time.monotonic() - last_flush > 0.5):
+                    self.registry.record(jid, pending)
+                    pending, last_flush = [], time.monotonic()
+        finally:  # interrupted or not, what we heard is recorded
+            if registered:
                 self.registry.record(jid, pending)
-                pending, last_flush = [], time.monotonic()
-        if registered:
-            self.registry.record(jid, pending)
         return collected
 
     async def _watch(self, session: Session, jid: str, specs: list[HostSpec], interval: float,

@@ -14,7 +14,7 @@ import shlex
 import sys
 import time
 import traceback
-from typing import Any, List
+from typing import Any, Awaitable, List, TypeVar
 
 import typer
 
@@ -29,29 +29,59 @@ from . import __version__
 from .api import Controller, Job, Targets
 from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CtlError, OptionError
 from .jid import check_jid
+from .progress import ProgressOutput, wanted
 from .registry import Registry
-from .render import TextEvents, host_table, job_table
-from .results import Status, exit_code
+from .render import (
+    GroupedOutput,
+    JsonOutput,
+    OneLineOutput,
+    Output,
+    TextOutput,
+    TreeOutput,
+    host_table,
+    job_table,
+)
+from .results import HostResult, Status, exit_code
+from .runner import LOG_CONTEXT
 from .transport import ConnectOptions
 from .units import parse_duration, parse_signal, parse_size
+
+T = TypeVar("T")
 
 app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="ctl: start long jobs on many hosts over SSH, detached, and follow "
                        "them; on-disk compatible with Ansible's async jobs.")
 
+HOSTS, CONN, OUT = "Hosts", "Connection", "Output"
 INVENTORY = typer.Option(None, "-i", "--inventory", help="Inventory file or host list "
-                         "(web1,web2,); repeatable.", metavar="INVENTORY")
+                         "(web1,web2,); repeatable.", metavar="INVENTORY",
+                         rich_help_panel=HOSTS)
 LIMIT = typer.Option(None, "-l", "--limit", help="Host pattern: group, host, glob, ~regex, "
-                     "a:b, a:&b, a:!b.", metavar="PATTERN")
-FORKS = typer.Option(50, "-f", "--forks", min=1, help="Hosts worked on at once.")
-TIMEOUT = typer.Option(10.0, "-T", "--timeout", help="SSH connect timeout, seconds.")
-USER = typer.Option(None, "-u", "--user", help="Remote user (overrides the inventory).")
-KEY = typer.Option(None, "--private-key", help="Private key file (overrides the inventory).")
+                     "a:b, a:&b, a:!b, @file.", metavar="PATTERN", rich_help_panel=HOSTS)
+ALL_HOSTS = typer.Option(False, "--all-hosts", help="Every host the job was started on, from "
+                         "the registry (the default without -i).", rich_help_panel=HOSTS)
+FORKS = typer.Option(50, "-f", "--forks", min=1, help="Hosts worked on at once.",
+                     rich_help_panel=CONN)
+TIMEOUT = typer.Option(10.0, "-T", "--timeout", help="SSH connect timeout, seconds.",
+                       rich_help_panel=CONN)
+USER = typer.Option(None, "-u", "--user", help="Remote user (overrides the inventory).",
+                    rich_help_panel=CONN)
+KEY = typer.Option(None, "--private-key", help="Private key file (overrides the inventory).",
+                   rich_help_panel=CONN)
 NO_HOST_KEY_CHECKING = typer.Option(
-    False, "--no-host-key-checking",
+    False, "--no-host-key-checking", rich_help_panel=CONN,
     help="Do not check host keys against known_hosts (labs only; says so loudly).")
-VERBOSE = typer.Option(0, "-v", "--verbose", count=True, help="More detail on stderr "
-                       "(-vvv: the SSH conversation).")
+VERBOSE = typer.Option(0, "-v", "--verbose", count=True, rich_help_panel=OUT,
+                       help="More detail on stderr: -v connections, -vv remote calls, -vvv "
+                            "the SSH conversation; each line names its host and jid.")
+ONE_LINE = typer.Option(False, "-o", "--one-line", help="One line per host (ansible -o).",
+                        rich_help_panel=OUT)
+AS_JSON = typer.Option(False, "--json", help="JSON Lines on stdout, one object per host "
+                       "per event; nothing else on stdout.", rich_help_panel=OUT)
+TREE = typer.Option(None, "-t", "--tree", metavar="DIR", help="Also write each host's final "
+                    "result to DIR/<host> (ansible -t).", rich_help_panel=OUT)
+GROUP = typer.Option(False, "-g", "--group-identical", help="Print identical outputs once, "
+                     "under the folded list of their hosts (clush -b).", rich_help_panel=OUT)
 
 
 def version_callback(value: bool) -> None:
@@ -67,13 +97,37 @@ def root(version: bool = typer.Option(False, "--version", callback=version_callb
     """ctl: start long jobs on many hosts over SSH, detached, and follow them."""
 
 
+class HostJidFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.host, record.jid = LOG_CONTEXT.get()
+        return True
+
+
 def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ctl: %(message)s"))
+    handler.addFilter(HostJidFilter())
+    handler.setFormatter(logging.Formatter("ctl: [%(host)s %(jid)s] %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("ctl").setLevel(level)
     logging.getLogger("asyncssh").setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
+    if verbose >= 3:
+        import asyncssh
+        asyncssh.set_debug_level(2)
+
+
+def make_output(one_line: bool = False, as_json: bool = False, tree: str | None = None,
+                group: bool = False, quiet_launch: bool = False) -> Output:
+    if sum((one_line, as_json, group)) > 1:
+        raise OptionError("choose one of -o/--one-line, --json, -g/--group-identical")
+    output: Output = JsonOutput() if as_json else OneLineOutput() if one_line else \
+        GroupedOutput() if group else TextOutput()
+    output.quiet_launch = quiet_launch
+    if tree:
+        output = TreeOutput(tree, output)
+    if wanted(as_json):
+        output = ProgressOutput(output)
+    return output
 
 
 def make_controller(forks: int, timeout: float, no_host_key_checking: bool,
@@ -112,10 +166,33 @@ def pick_targets(controller: Controller, jid: str, inventory: list[str] | None,
     return Targets([s.with_overrides(**extra) for s in targets.specs], targets.groups)
 
 
-def finish(results: list[Any], next_hint: str | None) -> None:
+class Interrupted(CtlError):
+    exit_code = EXIT_INTERRUPTED
+
+
+def execute(output: Output, work: Awaitable[T]) -> T:
+    """Run one async entry point; Ctrl-C stops cleanly and says how to pick the job up."""
+    try:
+        return asyncio.run(work)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        if isinstance(output, ProgressOutput):
+            output.close()
+        jid = getattr(output, "jid", None)
+        hint = f"; what was launched is recorded: ctl poll {jid} --all-hosts" if jid else ""
+        raise Interrupted(f"interrupted{hint}") from None
+
+
+def finish(output: Output, op: str, results: list[HostResult], next_hint: str | None) -> None:
+    output.end(op, results)
     if next_hint:
         warn(next_hint)
     raise typer.Exit(exit_code(results))
+
+
+def next_step(jid: str, results: list[HostResult]) -> str:
+    if any(r.status is Status.RUNNING for r in results):
+        return f"ctl: job {jid}: still running; next: ctl poll {jid} --wait"
+    return f"ctl: job {jid}: every host finished; next: ctl cleanup {jid}"
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -137,7 +214,8 @@ def run(
                                    "in the output files (ctl logs)."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
-    verbose: int = VERBOSE,
+    one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
+    group: bool = GROUP, verbose: int = VERBOSE,
 ) -> None:
     """Start COMMAND on every selected host, detached; print the jid.
 
@@ -151,22 +229,20 @@ def run(
               output_cap=parse_size(output_cap, "--output-cap"),
               cleanup_after=parse_duration(cleanup_after, "--cleanup-after")
               if cleanup_after is not None else None)
-    controller = make_controller(forks, timeout, no_host_key_checking, verbose,
-                                 TextEvents(quiet_launch=poll > 0))
+    output = make_output(one_line, as_json, tree, group, quiet_launch=poll > 0)
+    controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     targets = Targets.from_inventory(inventory, limit, overrides(user, private_key))
-    jid, results = asyncio.run(controller.run(targets, job))
-    hint = f"ctl: job {jid} on {len(results)} host(s)"
-    if poll == 0:
-        hint += f"; follow it with: ctl poll {jid} --all-hosts"
-    finish(results, hint)
+    jid, results = execute(output, controller.run(targets, job))
+    hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
+        if poll == 0 else next_step(jid, results)
+    finish(output, "run", results, hint)
 
 
 @app.command()
 def poll(
     jid: str = typer.Argument(..., help="The job id, e.g. j445703768934.50473."),
-    all_hosts: bool = typer.Option(False, "--all-hosts", help="Every host the job was "
-                                   "started on, from the registry (the default without -i)."),
-    inventory: List[str] | None = INVENTORY, limit: str | None = LIMIT,
+    all_hosts: bool = ALL_HOSTS, inventory: List[str] | None = INVENTORY,
+    limit: str | None = LIMIT,
     wait: bool = typer.Option(False, "--wait", help="Poll until every host is finished."),
     retries: int = typer.Option(30, "--retries", help="With --wait: rounds before giving up."),
     delay: float = typer.Option(10, "--delay", help="With --wait: seconds between rounds."),
@@ -174,26 +250,27 @@ def poll(
                              "output to show (stdout_tail, stderr_tail)."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
-    verbose: int = VERBOSE,
+    one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
+    group: bool = GROUP, verbose: int = VERBOSE,
 ) -> None:
     """Show a job's status on each host, as Ansible's async_status does.
 
     Example: ctl poll j445703768934.50473 --all-hosts
     """
-    controller = make_controller(forks, timeout, no_host_key_checking, verbose, TextEvents())
+    output = make_output(one_line, as_json, tree, group)
+    controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     targets = pick_targets(controller, jid, inventory, limit, all_hosts, user, private_key)
-    results = asyncio.run(controller.poll(jid, targets, wait=wait, retries=retries,
-                                          delay=delay, tail_lines=tail))
-    finish(results, None)
+    results = execute(output, controller.poll(jid, targets, wait=wait, retries=retries,
+                                              delay=delay, tail_lines=tail))
+    finish(output, "poll", results, next_step(jid, results))
 
 
 @app.command()
 def cleanup(
     jid: str | None = typer.Argument(None, help="The job id to erase (omit with "
                                      "--older-than)."),
-    all_hosts: bool = typer.Option(False, "--all-hosts", help="Every host the job was "
-                                   "started on, from the registry (the default without -i)."),
-    inventory: List[str] | None = INVENTORY, limit: str | None = LIMIT,
+    all_hosts: bool = ALL_HOSTS, inventory: List[str] | None = INVENTORY,
+    limit: str | None = LIMIT,
     kill: bool = typer.Option(False, "--kill", help="Stop a still-running job first "
                               "(TERM, then KILL after --grace), then erase it."),
     grace: float = typer.Option(5, "--grace", help="With --kill: seconds before SIGKILL."),
@@ -202,46 +279,53 @@ def cleanup(
         "job file (ctl's and Ansible's) older than AGE (e.g. 7d) on each host."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
-    verbose: int = VERBOSE,
+    one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
+    group: bool = GROUP, verbose: int = VERBOSE,
 ) -> None:
     """Erase a finished job's files on every host (a running job is left alone).
 
     Examples: ctl cleanup j445703768934.50473 | ctl cleanup --older-than 7d -i hosts.yml
     """
-    controller = make_controller(forks, timeout, no_host_key_checking, verbose, TextEvents())
+    output = make_output(one_line, as_json, tree, group)
+    controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     if older_than is not None:
         if jid is not None:
             raise OptionError("give either a jid or --older-than, not both")
         age = parse_duration(older_than, "--older-than")
         targets = Targets.from_inventory(inventory, limit, overrides(user, private_key)) \
             if inventory else controller.known_hosts()
-        finish(asyncio.run(controller.gc(targets, age)), None)
+        finish(output, "gc", execute(output, controller.gc(targets, age)), None)
     if jid is None:
         raise OptionError("missing jid: ctl cleanup <jid> (or --older-than AGE)")
     targets = pick_targets(controller, jid, inventory, limit, all_hosts, user, private_key)
-    finish(asyncio.run(controller.cleanup(jid, targets, kill=kill, grace=grace)), None)
+    results = execute(output, controller.cleanup(jid, targets, kill=kill, grace=grace))
+    erased = all(r.status in (Status.OK, Status.CHANGED) for r in results)
+    finish(output, "cleanup", results, f"ctl: job {jid}: " + (
+        "cleaned up" if erased else "not cleaned up everywhere; see the hosts above"))
 
 
 @app.command()
 def kill(
     jid: str = typer.Argument(..., help="The job id to stop."),
-    all_hosts: bool = typer.Option(False, "--all-hosts", help="Every host the job was "
-                                   "started on, from the registry (the default without -i)."),
-    inventory: List[str] | None = INVENTORY, limit: str | None = LIMIT,
+    all_hosts: bool = ALL_HOSTS, inventory: List[str] | None = INVENTORY,
+    limit: str | None = LIMIT,
     signal_name: str = typer.Option("TERM", "--signal", "-s", help="Signal sent first."),
     grace: float = typer.Option(5, "--grace", help="Seconds before SIGKILL for what is left."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
-    verbose: int = VERBOSE,
+    one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
+    group: bool = GROUP, verbose: int = VERBOSE,
 ) -> None:
     """Stop a running job on each host, children included; record it as killed.
 
     Example: ctl kill j445703768934.50473 --signal INT --grace 10
     """
-    controller = make_controller(forks, timeout, no_host_key_checking, verbose, TextEvents())
+    output = make_output(one_line, as_json, tree, group)
+    controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     parse_signal(signal_name)
     targets = pick_targets(controller, jid, inventory, limit, all_hosts, user, private_key)
-    finish(asyncio.run(controller.kill(jid, targets, signal_name, grace)), None)
+    results = execute(output, controller.kill(jid, targets, signal_name, grace))
+    finish(output, "kill", results, f"ctl: job {jid}: next: ctl cleanup {jid}")
 
 
 @app.command()
@@ -266,11 +350,11 @@ def logs(
         print(f"{name} | {line}", file=sys.stdout if stream == "stdout" else sys.stderr,
               flush=True)
 
-    results = asyncio.run(controller.logs(jid, sink, targets, follow=follow))
+    results = execute(Output(), controller.logs(jid, sink, targets, follow=follow))
     for result in results:
         if result.status is not Status.OK or result.msg:
             warn(f"ctl: {result.host}: {result.msg}")
-    finish(results, None)
+    raise typer.Exit(exit_code(results))
 
 
 @app.command()

@@ -1,30 +1,61 @@
-"""Ansible's ad-hoc output, from HostResult values: ``host | CHANGED => {...}``, the
-``ASYNC POLL`` / ``ASYNC OK`` / ``ASYNC FAILED`` lines, and a PLAY RECAP-like summary."""
+"""Output modes, all from the same HostResult values.
+
+- ``TextOutput``: Ansible's ad-hoc style (``host | CHANGED => {...}``, the ``ASYNC POLL`` /
+  ``ASYNC OK`` / ``ASYNC FAILED`` lines), coloured on a terminal unless ``NO_COLOR``.
+- ``OneLineOutput``: one line per host, as ``ansible -o``.
+- ``JsonOutput``: JSON Lines, one object per host per event (keys documented in the README).
+- ``GroupedOutput``: hosts with identical output printed once under a folded host list.
+- ``TreeOutput``: one result file per host in a directory, as ``ansible -t``; wraps another.
+
+Each output hears events while an operation runs (``begin``, ``result``, ``poll_tick``,
+``async_done``) and gets ``end`` with every final result, to print a recap.
+"""
 
 from __future__ import annotations
 
 import json
 import os
 import sys
-from typing import IO, Iterable
+from typing import Any, Iterable
 
+from .errors import OptionError
+from .hostlist import fold
 from .results import HostResult, Status
 
 COLORS = {Status.CHANGED: "33", Status.OK: "32", Status.RUNNING: "32",
           Status.FAILED: "31", Status.UNREACHABLE: "31"}
+RECAP_PER_HOST_UP_TO = 20
+VOLATILE = ("start", "end", "delta", "results_file", "erased", "child_pid", "ansible_job_id")
 
 
-def use_color(stream: IO[str]) -> bool:
-    return stream.isatty() and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
+def use_color() -> bool:
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR") \
+        and os.environ.get("TERM") != "dumb"
 
 
 def paint(text: str, status: Status, color: bool) -> str:
     return f"\x1b[{COLORS[status]}m{text}\x1b[0m" if color else text
 
 
+def dumps(data: Any, indent: int | None = 4) -> str:
+    return json.dumps(data, indent=indent, sort_keys=True, ensure_ascii=False, default=str)
+
+
 def result_block(result: HostResult, color: bool = False) -> str:
-    body = json.dumps(result.data, indent=4, sort_keys=True, ensure_ascii=False, default=str)
-    return paint(f"{result.host} | {result.status.label} => {body}", result.status, color)
+    return paint(f"{result.host} | {result.status.label} => {dumps(result.data)}",
+                 result.status, color)
+
+
+def one_line(result: HostResult) -> str:
+    """As ``ansible -o``: command results as rc and output, the rest as compact JSON."""
+    data = result.data
+    if "rc" in data and "stdout" in data and data.get("finished", 1):
+        text = f"{result.host} | {result.status.label} | rc={data['rc']} | (stdout) " + \
+            str(data.get("stdout", "")).replace("\n", "\\n")
+        if data.get("stderr"):
+            text += " (stderr) " + str(data["stderr"]).replace("\n", "\\n")
+        return text
+    return f"{result.host} | {result.status.label} => {dumps(data, None)}"
 
 
 def poll_line(jid: str, result: HostResult) -> str:
@@ -38,36 +69,176 @@ def done_line(jid: str, result: HostResult) -> str:
     return f"ASYNC {word} on {result.host}: jid={jid}"
 
 
-def recap(results: Iterable[HostResult]) -> str:
-    counts = {s: 0 for s in Status}
+def counts(results: Iterable[HostResult]) -> dict[Status, int]:
+    tally = dict.fromkeys(Status, 0)
     for result in results:
-        counts[result.status] += 1
-    parts = [f"{s.value}={counts[s]}" for s in Status]
-    return "RECAP " + " ".join(parts)
+        tally[result.status] += 1
+    return tally
 
 
-class TextEvents:
-    """Streams each event as Ansible would print it. ``quiet_launch``: under -P N Ansible
-    shows no launch line for hosts that started, only the polls and the final result."""
+def recap(results: list[HostResult], color: bool = False) -> str:
+    """Like Ansible's PLAY RECAP: a line per host, or the counts when there are many."""
+    line = "RECAP " + "*" * 60
+    if len(results) > RECAP_PER_HOST_UP_TO:
+        tally = counts(results)
+        return f"{line}\n{len(results)} hosts: " + "  ".join(
+            f"{s.value}={n}" for s, n in tally.items())
+    width = max(len(r.host) for r in results)
+    rows = []
+    for r in sorted(results, key=lambda r: r.host):
+        tally = counts([r])
+        row = f"{r.host.ljust(width)} : " + "  ".join(f"{s.value}={n}" for s, n in tally.items())
+        rows.append(paint(row, r.status, color))
+    return "\n".join([line] + rows)
 
-    def __init__(self, out: IO[str] | None = None, quiet_launch: bool = False) -> None:
-        self.out = out or sys.stdout
-        self.color = use_color(self.out)
-        self.quiet_launch = quiet_launch
 
-    def _print(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+class Output:
+    """The base output: hears every event, prints nothing."""
+
+    quiet_launch = False  # under -P N Ansible shows no launch line for hosts that started
+
+    def begin(self, op: str, jid: str | None, total: int) -> None:
+        return None
 
     def result(self, op: str, result: HostResult) -> None:
-        if op == "launch" and self.quiet_launch and result.status is Status.CHANGED:
-            return
-        self._print(result_block(result, self.color))
+        return None
 
     def poll_tick(self, jid: str, result: HostResult) -> None:
-        self._print(poll_line(jid, result))
+        return None
 
     def async_done(self, jid: str, result: HostResult) -> None:
-        self._print(done_line(jid, result))
+        return None
+
+    def end(self, op: str, results: list[HostResult]) -> None:
+        return None
+
+    def say(self, text: str) -> None:
+        print(text, file=sys.stdout, flush=True)  # sys.stdout looked up now: rich may wrap it
+
+    def shown(self, op: str, result: HostResult) -> bool:
+        return not (op == "launch" and self.quiet_launch and result.status is Status.CHANGED)
+
+
+class TextOutput(Output):
+    def __init__(self, recap: bool = True) -> None:
+        self.color = use_color()
+        self.with_recap = recap
+
+    def result(self, op: str, result: HostResult) -> None:
+        if self.shown(op, result):
+            self.say(self.format(result))
+
+    def format(self, result: HostResult) -> str:
+        return result_block(result, self.color)
+
+    def poll_tick(self, jid: str, result: HostResult) -> None:
+        self.say(poll_line(jid, result))
+
+    def async_done(self, jid: str, result: HostResult) -> None:
+        self.say(done_line(jid, result))
+
+    def end(self, op: str, results: list[HostResult]) -> None:
+        if self.with_recap and results:
+            self.say(recap(results, self.color))
+
+
+class OneLineOutput(TextOutput):
+    def format(self, result: HostResult) -> str:
+        return paint(one_line(result), result.status, self.color)
+
+
+class JsonOutput(Output):
+    """JSON Lines on stdout: ``{"event", "op", "jid", "host", "status", "data"}``."""
+
+    def __init__(self) -> None:
+        self.jid: str | None = None
+
+    def emit(self, event: str, op: str, jid: str | None, result: HostResult) -> None:
+        self.say(json.dumps({"event": event, "op": op, "jid": jid, "host": result.host,
+                             "status": result.status.value, "data": result.data},
+                            sort_keys=True, ensure_ascii=False, default=str))
+
+    def begin(self, op: str, jid: str | None, total: int) -> None:
+        self.jid = jid or self.jid
+
+    def result(self, op: str, result: HostResult) -> None:
+        if self.shown(op, result):
+            self.emit("result", op, self.jid or result.data.get("ansible_job_id"), result)
+
+    def poll_tick(self, jid: str, result: HostResult) -> None:
+        self.emit("poll", "poll", jid, result)
+
+    def async_done(self, jid: str, result: HostResult) -> None:
+        self.emit("done", "poll", jid, result)
+
+
+def identity(result: HostResult) -> str:
+    """What makes two hosts' outputs 'identical': everything but times, paths and ids."""
+    return dumps({k: v for k, v in result.data.items() if k not in VOLATILE})
+
+
+class GroupedOutput(TextOutput):
+    """Final results are held and printed at the end, once per distinct output, under the
+    folded list of hosts that gave it (as ``clush -b``)."""
+
+    def result(self, op: str, result: HostResult) -> None:
+        return None
+
+    def poll_tick(self, jid: str, result: HostResult) -> None:
+        return None
+
+    def async_done(self, jid: str, result: HostResult) -> None:
+        return None
+
+    def end(self, op: str, results: list[HostResult]) -> None:
+        groups: dict[str, list[HostResult]] = {}
+        for result in results:
+            groups.setdefault(identity(result), []).append(result)
+        for members in sorted(groups.values(), key=lambda m: (-len(m), m[0].host)):
+            first = members[0]
+            header = f"{fold(r.host for r in members)} ({len(members)}) | {first.status.label}"
+            data = {k: v for k, v in first.data.items() if k not in VOLATILE}
+            self.say(paint("-" * 15 + f"\n{header}\n" + "-" * 15, first.status, self.color))
+            self.say(dumps(data))
+        super().end(op, results)
+
+
+def safe_filename(host: str) -> str:
+    name = host.replace(os.sep, "_").replace("\x00", "_")
+    return "_" + name if name.startswith(".") or not name else name
+
+
+class TreeOutput(Output):
+    """Writes each host's final result to ``<dir>/<host>`` as JSON (``ansible -t``) and
+    forwards every event to the output it wraps."""
+
+    def __init__(self, directory: str, inner: Output) -> None:
+        self.directory = directory
+        self.inner = inner
+        self.quiet_launch = inner.quiet_launch
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            raise OptionError(f"--tree {directory}: cannot create it: {exc.strerror}") from exc
+
+    def begin(self, op: str, jid: str | None, total: int) -> None:
+        self.inner.begin(op, jid, total)
+
+    def result(self, op: str, result: HostResult) -> None:
+        self.inner.result(op, result)
+
+    def poll_tick(self, jid: str, result: HostResult) -> None:
+        self.inner.poll_tick(jid, result)
+
+    def async_done(self, jid: str, result: HostResult) -> None:
+        self.inner.async_done(jid, result)
+
+    def end(self, op: str, results: list[HostResult]) -> None:
+        for result in results:
+            path = os.path.join(self.directory, safe_filename(result.host))
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(dumps(result.data, None))
+        self.inner.end(op, results)
 
 
 def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
@@ -80,10 +251,10 @@ def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
 
 def job_table(rows: list[tuple[str, str, str, dict[str, int], str]]) -> str:
     """jid, created, state, host counts, command -> the ``ctl jobs`` listing."""
-    def counts(c: dict[str, int]) -> str:
+    def tally(c: dict[str, int]) -> str:
         return " ".join(f"{k}={v}" for k, v in c.items() if v) or "-"
     return table(("JID", "CREATED", "STATE", "HOSTS", "COMMAND"),
-                 [(a, b, c, counts(d), e) for a, b, c, d, e in rows])
+                 [(a, b, c, tally(d), e) for a, b, c, d, e in rows])
 
 
 def host_table(rows: list[tuple[str, str, str, str, str]]) -> str:

@@ -7,6 +7,7 @@ others; a transport error costs that host alone.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
@@ -17,6 +18,11 @@ from .results import HostResult
 from .transport import ConnectOptions, Transport, open_transport
 
 log = logging.getLogger("ctl")
+
+# (host, jid) of the work in progress, for log lines: set per host task, inherited by the
+# tasks asyncssh starts for that host's connection.
+LOG_CONTEXT: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
+    "ctl_log_context", default=("-", "-"))
 
 HostOp = Callable[[HostSpec], Awaitable[HostResult]]
 
@@ -38,6 +44,7 @@ class Session:
 
         ``retry``: the operation is idempotent, so a pooled connection that dropped is
         reopened and the call made again once."""
+        LOG_CONTEXT.set((spec.name, str(request.get("jid") or "-")))
         async with self._limit:
             pooled = spec.name in self._open
             try:
@@ -53,7 +60,7 @@ class Session:
         if transport is None:
             transport = open_transport(spec, self.options)
             await transport.__aenter__()
-            log.debug("%s: connected", spec.name)
+            log.info("connected to %s", spec.address)
         try:
             reply = await self._exec(transport, spec, request)
         except BaseException:
@@ -70,8 +77,7 @@ class Session:
                     ) -> dict[str, Any]:
         command = payload.remote_command(spec.python)
         for with_wrapper in (False, True):
-            log.debug("%s: %s jid=%s%s", spec.name, request.get("op"), request.get("jid"),
-                      " (pushing the wrapper)" if with_wrapper else "")
+            log.debug("%s%s", request.get("op"), " (pushing the wrapper)" if with_wrapper else "")
             out = await transport.run(command, payload.encode_request(request, with_wrapper))
             reply = payload.decode_reply(out.exit_status, out.stdout, out.stderr, spec.python)
             if reply.result is not None:
@@ -105,7 +111,7 @@ async def guarded(spec: HostSpec, op: HostOp) -> HostResult:
     except HostError as exc:
         return HostResult.failed(spec.name, exc.message)
     except Exception as exc:  # a bug must cost one host, not the run; say so plainly
-        log.exception("%s: internal error", spec.name)
+        log.exception("internal error")
         return HostResult.failed(spec.name, f"internal error in ctl: {type(exc).__name__}: "
                                  f"{exc} (please report this)")
 
