@@ -107,7 +107,7 @@ def setup_logging(verbose: int) -> None:
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(HostJidFilter())
-    handler.setFormatter(logging.Formatter("ctl: [%(host)s %(jid)s] %(name)s: %(message)s"))
+    handler.setFormatter(logging.Formatter("ctl: [%(host)s %(jid)s] %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     logging.getLogger("ctl").setLevel(level)
     logging.getLogger("asyncssh").setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
@@ -190,8 +190,12 @@ def finish(output: Output, op: str, results: list[HostResult], next_hint: str | 
 
 
 def next_step(jid: str, results: list[HostResult]) -> str:
-    if any(r.status is Status.RUNNING for r in results):
+    statuses = {r.status for r in results}
+    if Status.RUNNING in statuses:
         return f"ctl: job {jid}: still running; next: ctl poll {jid} --wait"
+    if Status.UNREACHABLE in statuses:
+        return f"ctl: job {jid}: some hosts were unreachable; once they are back: " \
+               f"ctl poll {jid} --all-hosts"
     return f"ctl: job {jid}: every host finished; next: ctl cleanup {jid}"
 
 

@@ -43,6 +43,7 @@ class ProgressOutput(Output):
             console=Console(stderr=True), transient=True, redirect_stdout=True)
         self.task = self.progress.add_task("", total=1, counts="", visible=False)
         self.tally: dict[str, int] = {}
+        self.total = 0
         self.timer: threading.Timer | None = None
         self.live = False
         self.lock = threading.Lock()
@@ -54,14 +55,18 @@ class ProgressOutput(Output):
                 self.live = True
 
     def _update(self, advance: int = 0) -> None:
+        done = sum(v for k, v in self.tally.items() if k != "running")
+        self.tally["running"] = max(self.total - done, 0)
         text = "  ".join(f"{k} {v}" for k, v in self.tally.items() if v)
         self.progress.update(self.task, advance=advance, counts=text)
 
     def begin(self, op: str, jid: str | None, total: int) -> None:
         self.jid = jid or self.jid
         self.tally = {"running": 0, "ok": 0, "failed": 0, "unreachable": 0}
+        self.total = total
         self.progress.reset(self.task, total=max(total, 1), description=op, counts="",
                             visible=True, start=True)
+        self._update()
         if self.timer is None:
             self.timer = threading.Timer(SHOW_AFTER, self._show)
             self.timer.daemon = True

@@ -19,6 +19,7 @@ need=()
 { command -v sshd >/dev/null || [ -x /usr/sbin/sshd ]; } || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v pgrep >/dev/null || need+=(procps)
+command -v tmux >/dev/null || need+=(tmux)
 [ -x /usr/bin/python3 ] || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

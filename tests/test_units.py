@@ -11,6 +11,7 @@ import pytest
 
 from controller import payload
 from controller.errors import JidError
+from controller.hostlist import fold
 from controller.jid import check_jid, new_jid
 from controller.results import HostResult, Status, exit_code
 
@@ -88,3 +89,14 @@ def test_bootstrap_refuses_a_wrapper_whose_hash_does_not_match(tmp_path) -> None
     assert reply.result is not None and reply.result["msg"] == "could not find job"
     assert stored.read_bytes() == payload.wrapper_source()
     assert oct(stored.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("names, folded", [
+    (["web01", "web02", "web03", "web07", "db2"], "db2, web[01-03,07]"),
+    (["h1", "h2", "h3", "h10"], "h[1-3,10]"),
+    (["solo"], "solo"),
+    (["x9y", "x10y", "a"], "a, x[9-10]y"),
+    (["n1", "n1", "n2"], "n[1-2]"),
+])
+def test_host_lists_fold_like_clush(names, folded) -> None:
+    assert fold(names) == folded
