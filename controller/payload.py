@@ -24,7 +24,14 @@ NEED_WRAPPER_RC = 90
 RESULT_PREFIX = "CTL-RESULT "
 
 BOOTSTRAP = """\
-import sys,os,json,hashlib,pwd
+import sys,os,json,pwd
+try:
+    from _sha256 import sha256
+except ImportError:
+    try:
+        from _sha2 import sha256
+    except ImportError:
+        from hashlib import sha256
 os.umask(0o077)
 d=sys.stdin.buffer.read()
 n=d.find(b"\\n")
@@ -42,8 +49,8 @@ try:
         c=f.read()
 except OSError:
     c=b""
-if hashlib.sha256(c).hexdigest()!=h:
-    if hashlib.sha256(s).hexdigest()!=h:
+if sha256(c).hexdigest()!=h:
+    if sha256(s).hexdigest()!=h:
         sys.stdout.write("CTL-NEED-WRAPPER\\n")
         sys.exit(90)
     if not os.path.isdir(w):

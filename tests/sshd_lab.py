@@ -128,7 +128,7 @@ class SshdLab:
         (self.public / "authorized_keys").write_text(Path(f"{self.key}.pub").read_text())
         (self.public / "authorized_keys").chmod(0o644)
         self.hosts = [self._make_host(i) for i in range(1, self.count + 1)]
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 + self.count * 0.1
         for host in self.hosts:
             self._spawn(host)
         for host in self.hosts:
@@ -137,8 +137,13 @@ class SshdLab:
         self.write_inventory(self.inventory)
         return self
 
+    def address(self, i: int) -> str:
+        """Host i's loopback address: 250 per /24, then the next /24 (127.0.10.x, 127.0.11.x)."""
+        a, b, c = self.subnet.split(".")
+        return f"{a}.{b}.{int(c) + (i - 1) // 250}.{(i - 1) % 250 + 1}"
+
     def _make_host(self, i: int) -> LabHost:
-        address = f"{self.subnet}.{i}"
+        address = self.address(i)
         workdir = self.root / f"h{i}"
         workdir.mkdir()
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
