@@ -94,6 +94,7 @@ class SshdLab:
     hosts: list[LabHost] = field(default_factory=list)
     external: bool = False
     public: Path | None = None
+    extra_config: str = ""  # appended to every host's sshd_config (e.g. "MaxStartups 1")
 
     @property
     def key(self) -> Path:
@@ -166,8 +167,9 @@ class SshdLab:
             f"AuthorizedKeysFile {self.public / 'authorized_keys'}\n"
             f"AllowUsers {host.user}\nStrictModes no\nUsePAM no\n"
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
-            "PermitRootLogin prohibit-password\nMaxStartups 200:30:400\nMaxSessions 100\n"
-            "LogLevel ERROR\nPrintMotd no\nSubsystem sftp internal-sftp\n")
+            "PermitRootLogin prohibit-password\nMaxSessions 100\n"
+            "LogLevel ERROR\nPrintMotd no\nSubsystem sftp internal-sftp\n"
+            + (self.extra_config or "MaxStartups 200:30:400") + "\n")
 
     def _spawn(self, host: LabHost) -> None:
         log = open(host.workdir / "sshd.log", "ab")

@@ -167,3 +167,37 @@ def test_bad_input_for_job_control(ctl: Ctl, lab: SshdLab) -> None:
     label, data = blocks(ctl("poll", jid).stdout)["h3"]
     assert data["finished"] == 0  # nothing was touched
     ctl("kill", jid, check_code=0)
+
+
+def test_registry_accounts_for_every_host_when_ctl_is_killed_mid_launch(ctl: Ctl,
+                                                                         lab: SshdLab) -> None:
+    """kill -9 of ctl in the middle of a launch (one host at a time, -f 1): afterwards every
+    host of the run is in the registry and poll says truthfully where the job runs."""
+    import signal
+    import sqlite3
+    proc = ctl.popen("run", "-i", str(ctl.inventory), "-f", "1", "-B", "60", "-P", "0", "--",
+                     "sleep", "30")
+    db = ctl.home / "ctl-state" / "registry.db"
+    states: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                states = [r[0] for r in sqlite3.connect(db).execute("SELECT state FROM hosts")]
+            except sqlite3.OperationalError:
+                states = []
+            if "started" in states:
+                break
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert len(states) == len(lab.hosts)  # every host recorded before any was contacted
+    jid = sqlite3.connect(db).execute("SELECT jid FROM jobs").fetchone()[0]
+    poll = ctl("poll", jid, "--all-hosts")
+    out = blocks(poll.stdout)
+    assert sorted(out) == sorted(h.name for h in lab.hosts)
+    running = [h for h, (_, d) in out.items() if d.get("finished") == 0]
+    never = [h for h, (_, d) in out.items() if "never started" in d.get("msg", "")]
+    assert running and never and sorted(running + never) == sorted(out)
+    assert poll.returncode == 2
+    ctl("kill", jid)

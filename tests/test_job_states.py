@@ -18,7 +18,7 @@ def test_a_job_whose_processes_died_is_lost_not_running(ctl: Ctl, lab: SshdLab) 
     jid = jid_of(run.stdout)
     record = json.loads(lab.sh(host, f"cat {host.real_async_dir}/{jid}").stdout)
     pids = record["ctl"]["wrapper_pid"], record["ctl"]["job_pid"]
-    assert lab.sh(host, "kill -9 %d %d" % pids).returncode == 0  # as an OOM killer would
+    assert lab.sh(host, f"kill -9 {pids[0]} {pids[1]}").returncode == 0  # as OOM would
     poll = ctl("poll", jid, check_code=2)
     label, data = blocks(poll.stdout)[host.name]
     assert label == "FAILED!" and data["lost"] is True and data["finished"] == 1

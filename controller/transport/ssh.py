@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import random
 from typing import Any, Iterator
 
 import asyncssh
@@ -12,6 +14,7 @@ from ..errors import HostFailed, HostUnreachable
 from ..hosts import HostSpec
 from .base import ConnectOptions, ExecResult
 
+log = logging.getLogger("ctl")
 _KEYS: dict[str, asyncssh.SSHKey] = {}
 
 
@@ -57,6 +60,14 @@ def ssh_errors(spec: HostSpec, stage: str) -> Iterator[None]:
         raise HostUnreachable(f"{prefix}{target}: {reason}") from exc
 
 
+def dropped(exc: BaseException | None) -> bool:
+    """A connection closed by the server before login: what sshd's MaxStartups refusal and
+    a burst of connects look like. Refused ports, timeouts and auth failures are not."""
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError, asyncssh.ConnectionLost)):
+        return True
+    return isinstance(exc, asyncssh.DisconnectError) and "closed" in str(exc.reason).lower()
+
+
 class SshTransport:
     def __init__(self, spec: HostSpec, options: ConnectOptions) -> None:
         self.spec = spec
@@ -81,9 +92,21 @@ class SshTransport:
         return kwargs
 
     async def __aenter__(self) -> SshTransport:
-        with ssh_errors(self.spec, "connect"):
-            self._conn = await asyncssh.connect(self.spec.address, **self.connect_kwargs())
-        return self
+        kwargs = self.connect_kwargs()
+        for attempt in range(self.options.connect_retries + 1):
+            try:
+                with ssh_errors(self.spec, "connect"):
+                    self._conn = await asyncssh.connect(self.spec.address, **kwargs)
+                return self
+            except HostUnreachable as exc:
+                if attempt == self.options.connect_retries or not dropped(exc.__cause__):
+                    raise
+            # sshd drops logins beyond MaxStartups; recent OpenSSH also penalises a source
+            # that keeps failing (PerSourcePenalties): back off, with jitter, a bounded time
+            delay = random.uniform(0, self.options.retry_backoff * 2 ** attempt)
+            log.info("connection dropped before login; retry %d in %.2fs", attempt + 1, delay)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._conn is not None:
