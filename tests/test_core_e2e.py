@@ -152,8 +152,11 @@ def test_job_keeps_running_after_the_controller_is_killed(ctl: Ctl, lab: SshdLab
     jid = None
     while jid is None and time.monotonic() < deadline:
         if db.exists():
-            rows = sqlite3.connect(db).execute(
-                "SELECT jid FROM hosts WHERE state='started'").fetchall()
+            try:
+                rows = sqlite3.connect(db).execute(
+                    "SELECT jid FROM hosts WHERE state='started'").fetchall()
+            except sqlite3.OperationalError:  # created, schema not written yet
+                rows = []
             jid = rows[0][0] if rows else None
         time.sleep(0.05)
     assert jid is not None, "the launch was never recorded"

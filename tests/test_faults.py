@@ -15,10 +15,10 @@ from tests.sshd_lab import SshdLab
 
 @pytest.fixture
 def crowded(tmp_path_factory: pytest.TempPathFactory):
-    """One sshd that drops every unauthenticated connection beyond the first (MaxStartups 1),
-    as a busy server does under a burst."""
+    """One sshd that drops every unauthenticated connection beyond the second (MaxStartups
+    2), as a busy server does under a burst."""
     lab = SshdLab(tmp_path_factory.mktemp("crowded"), count=1, subnet="127.0.50",
-                  extra_config="MaxStartups 1").start()
+                  extra_config="MaxStartups 2").start()
     yield lab
     lab.stop()
 

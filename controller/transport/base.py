@@ -25,7 +25,7 @@ class ConnectOptions:
 
     connect_timeout: float = 10.0
     host_key_checking: bool = True  # False only when the user says so, and then loudly
-    connect_retries: int = 3  # for connections dropped before login (sshd's MaxStartups)
+    connect_retries: int = 4  # for connections dropped before login (sshd's MaxStartups)
     retry_backoff: float = 0.5  # seconds, doubled each retry, with full jitter
 
 
