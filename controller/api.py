@@ -14,7 +14,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from .errors import OptionError, PatternError
 from .hosts import HostSpec
@@ -87,20 +87,10 @@ class Targets:
         return cls(specs, {r.host: r.groups for r in rows if r.host in names})
 
 
-class Events(Protocol):
-    """What a front end hears while an operation runs (``controller.render.Output`` is the
-    do-nothing base to subclass)."""
-
-    def begin(self, op: str, jid: str | None, total: int) -> None: ...
-
-    def result(self, op: str, result: HostResult) -> None: ...
-
-    def poll_tick(self, jid: str, result: HostResult) -> None: ...
-
-    def async_done(self, jid: str, result: HostResult) -> None: ...
-
-
 class NoEvents:
+    """What a front end hears while an operation runs; this base hears and does nothing.
+    ``controller.render`` builds the output modes on it."""
+
     def begin(self, op: str, jid: str | None, total: int) -> None:
         return None
 
@@ -112,6 +102,9 @@ class NoEvents:
 
     def async_done(self, jid: str, result: HostResult) -> None:
         return None
+
+
+Events = NoEvents  # the type front ends implement
 
 
 SKIP = "skip"  # a state_of() answer: this result changes nothing worth recording

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from .render import Output
+from .render import Forwarding, Output
 from .results import HostResult, Status
 
 SHOW_AFTER = 1.0
@@ -31,10 +31,9 @@ def wanted(as_json: bool) -> bool:
     return not as_json and sys.stderr.isatty()
 
 
-class ProgressOutput(Output):
+class ProgressOutput(Forwarding):
     def __init__(self, inner: Output) -> None:
-        self.inner = inner
-        self.quiet_launch = inner.quiet_launch
+        super().__init__(inner)
         self.jid: str | None = None
         self.progress = Progress(
             SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
@@ -81,12 +80,6 @@ class ProgressOutput(Output):
         self._count(result)
         self._update(advance=1)
         self.inner.result(op, result)
-
-    def poll_tick(self, jid: str, result: HostResult) -> None:
-        self.inner.poll_tick(jid, result)
-
-    def async_done(self, jid: str, result: HostResult) -> None:
-        self.inner.async_done(jid, result)
 
     def close(self) -> None:
         with self.lock:

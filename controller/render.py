@@ -8,7 +8,8 @@
 - ``TreeOutput``: one result file per host in a directory, as ``ansible -t``; wraps another.
 
 Each output hears events while an operation runs (``begin``, ``result``, ``poll_tick``,
-``async_done``) and gets ``end`` with every final result, to print a recap.
+``async_done``, from ``controller.api.NoEvents``) and gets ``end`` with every final
+result, to print a recap.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import sys
 from typing import Any, Iterable
 
+from .api import NoEvents
 from .errors import OptionError
 from .hostlist import fold
 from .results import HostResult, Status
@@ -92,22 +94,10 @@ def recap(results: list[HostResult], color: bool = False) -> str:
     return "\n".join([line] + rows)
 
 
-class Output:
-    """The base output: hears every event, prints nothing."""
+class Output(NoEvents):
+    """The base output: hears every event, prints nothing; ``end`` gets every final result."""
 
     quiet_launch = False  # under -P N Ansible shows no launch line for hosts that started
-
-    def begin(self, op: str, jid: str | None, total: int) -> None:
-        return None
-
-    def result(self, op: str, result: HostResult) -> None:
-        return None
-
-    def poll_tick(self, jid: str, result: HostResult) -> None:
-        return None
-
-    def async_done(self, jid: str, result: HostResult) -> None:
-        return None
 
     def end(self, op: str, results: list[HostResult]) -> None:
         return None
@@ -117,6 +107,29 @@ class Output:
 
     def shown(self, op: str, result: HostResult) -> bool:
         return not (op == "launch" and self.quiet_launch and result.status is Status.CHANGED)
+
+
+class Forwarding(Output):
+    """An output that wraps another and passes every event on (tree files, progress)."""
+
+    def __init__(self, inner: Output) -> None:
+        self.inner = inner
+        self.quiet_launch = inner.quiet_launch
+
+    def begin(self, op: str, jid: str | None, total: int) -> None:
+        self.inner.begin(op, jid, total)
+
+    def result(self, op: str, result: HostResult) -> None:
+        self.inner.result(op, result)
+
+    def poll_tick(self, jid: str, result: HostResult) -> None:
+        self.inner.poll_tick(jid, result)
+
+    def async_done(self, jid: str, result: HostResult) -> None:
+        self.inner.async_done(jid, result)
+
+    def end(self, op: str, results: list[HostResult]) -> None:
+        self.inner.end(op, results)
 
 
 class TextOutput(Output):
@@ -177,18 +190,12 @@ def identity(result: HostResult) -> str:
     return dumps({k: v for k, v in result.data.items() if k not in VOLATILE})
 
 
-class GroupedOutput(TextOutput):
-    """Final results are held and printed at the end, once per distinct output, under the
-    folded list of hosts that gave it (as ``clush -b``)."""
+class GroupedOutput(Output):
+    """Nothing is printed while the operation runs; at the end, each distinct output once,
+    under the folded list of hosts that gave it (as ``clush -b``), then the recap."""
 
-    def result(self, op: str, result: HostResult) -> None:
-        return None
-
-    def poll_tick(self, jid: str, result: HostResult) -> None:
-        return None
-
-    def async_done(self, jid: str, result: HostResult) -> None:
-        return None
+    def __init__(self) -> None:
+        self.color = use_color()
 
     def end(self, op: str, results: list[HostResult]) -> None:
         groups: dict[str, list[HostResult]] = {}
@@ -200,7 +207,8 @@ class GroupedOutput(TextOutput):
             data = {k: v for k, v in first.data.items() if k not in VOLATILE}
             self.say(paint("-" * 15 + f"\n{header}\n" + "-" * 15, first.status, self.color))
             self.say(dumps(data))
-        super().end(op, results)
+        if results:
+            self.say(recap(results, self.color))
 
 
 def safe_filename(host: str) -> str:
@@ -208,30 +216,17 @@ def safe_filename(host: str) -> str:
     return "_" + name if name.startswith(".") or not name else name
 
 
-class TreeOutput(Output):
+class TreeOutput(Forwarding):
     """Writes each host's final result to ``<dir>/<host>`` as JSON (``ansible -t``) and
     forwards every event to the output it wraps."""
 
     def __init__(self, directory: str, inner: Output) -> None:
+        super().__init__(inner)
         self.directory = directory
-        self.inner = inner
-        self.quiet_launch = inner.quiet_launch
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as exc:
             raise OptionError(f"--tree {directory}: cannot create it: {exc.strerror}") from exc
-
-    def begin(self, op: str, jid: str | None, total: int) -> None:
-        self.inner.begin(op, jid, total)
-
-    def result(self, op: str, result: HostResult) -> None:
-        self.inner.result(op, result)
-
-    def poll_tick(self, jid: str, result: HostResult) -> None:
-        self.inner.poll_tick(jid, result)
-
-    def async_done(self, jid: str, result: HostResult) -> None:
-        self.inner.async_done(jid, result)
 
     def end(self, op: str, results: list[HostResult]) -> None:
         for result in results:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from typing import Any, Iterator
 
@@ -26,6 +27,31 @@ def load_key(path: str) -> asyncssh.SSHKey:
         except (OSError, asyncssh.KeyImportError) as exc:
             raise HostUnreachable(f"cannot load private key {path}: {exc}") from exc
     return _KEYS[path]
+
+
+KNOWN_HOSTS_FILES = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
+_KNOWN: dict[tuple[str, ...], Any] = {}
+
+
+def preloaded_known_hosts() -> Any:
+    """The default known_hosts files, parsed once per process and handed to asyncssh as an
+    object: given paths (its default), asyncssh re-reads them on every connect, which grows
+    as hosts x lines. None (asyncssh's default handling) when ~/.ssh/config names its own
+    known_hosts files, so that setting keeps working."""
+    config = os.path.expanduser("~/.ssh/config")
+    try:
+        with open(config, encoding="utf-8", errors="replace") as f:
+            if "knownhostsfile" in f.read().lower():
+                return None
+    except OSError:
+        pass
+    files = tuple(p for p in map(os.path.expanduser, KNOWN_HOSTS_FILES) if os.path.isfile(p))
+    if files not in _KNOWN:
+        try:
+            _KNOWN[files] = asyncssh.read_known_hosts(list(files)) if files else ()
+        except (OSError, ValueError) as exc:
+            raise HostUnreachable(f"cannot read known_hosts {', '.join(files)}: {exc}") from exc
+    return _KNOWN[files]
 
 
 def host_label(spec: HostSpec) -> str:
@@ -89,6 +115,10 @@ class SshTransport:
             kwargs["client_keys"] = [load_key(spec.private_key)]
         if not (self.options.host_key_checking and spec.host_key_checking):
             kwargs["known_hosts"] = None
+        else:
+            known = preloaded_known_hosts()
+            if known is not None:
+                kwargs["known_hosts"] = known
         return kwargs
 
     async def __aenter__(self) -> SshTransport:
