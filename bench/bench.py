@@ -183,6 +183,7 @@ def main() -> int:
     env["ANSIBLE_SSH_COMMON_ARGS"] = f"-o UserKnownHostsFile={lab.known_hosts}"
     env["ANSIBLE_HOST_KEY_CHECKING"] = "True"
     env["ANSIBLE_PIPELINING"] = "True"
+    env["LC_ALL"] = "C.UTF-8"  # ansible-core refuses to run without a UTF-8 locale
     env["ANSIBLE_SSH_ARGS"] = "-C -o ControlMaster=auto -o ControlPersist=60s"
     bench = Bench(lab, env, args.forks)
     try:

@@ -21,7 +21,8 @@ def ansible(lab: SshdLab, ctl: Ctl, *args: str) -> subprocess.CompletedProcess[s
         pytest.fail("ansible-core is a test dependency: pip install -e '.[test]'")
     env = dict(ctl.env, ANSIBLE_SSH_COMMON_ARGS=f"-o UserKnownHostsFile={lab.known_hosts}",
                ANSIBLE_HOST_KEY_CHECKING="True", ANSIBLE_FORCE_COLOR="0",
-               ANSIBLE_LOAD_CALLBACK_PLUGINS="0", ANSIBLE_DEPRECATION_WARNINGS="0")
+               ANSIBLE_LOAD_CALLBACK_PLUGINS="0", ANSIBLE_DEPRECATION_WARNINGS="0",
+               LC_ALL="C.UTF-8")  # ansible-core refuses to run without a UTF-8 locale
     return subprocess.run([ANSIBLE, *args], env=env, capture_output=True, text=True,
                           timeout=180, cwd=Path(ctl.home))
 
