@@ -13,10 +13,10 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .errors import OptionError, PatternError
+from .errors import CtlError, OptionError, PatternError
 from .hosts import HostSpec
 from .inventory import Inventory, load_inventory
 from .jid import check_jid, new_jid
@@ -74,6 +74,14 @@ class Targets:
         specs = [inv.specs[n].with_overrides(**(overrides or {})) for n in names]
         return cls(specs, {n: inv.groups_of(n) for n in names}, list(sources))
 
+    def with_passwords(self, sources: list[str]) -> Targets:
+        known = _passwords(sources) if sources else {}
+        if not known:
+            return self
+        specs = [replace(s, password=known[s.name]) if s.name in known else s
+                 for s in self.specs]
+        return Targets(specs, self.groups, self.sources)
+
     @classmethod
     def from_registry(cls, rows: list[HostRow], pattern: str | None = None) -> Targets:
         inv = Inventory(sources=["the job's hosts"])
@@ -85,6 +93,16 @@ class Targets:
         names = select_hosts(inv, pattern)
         specs = [r.spec for r in rows if r.host in names]
         return cls(specs, {r.host: r.groups for r in rows if r.host in names})
+
+
+def _passwords(sources: list[str]) -> dict[str, str]:
+    """Passwords from the inventories a job was started with, when they are still there
+    (the registry never stores them)."""
+    try:
+        inv = load_inventory([s for s in sources if os.path.exists(s)])
+    except CtlError:
+        return {}
+    return {name: spec.password for name, spec in inv.specs.items() if spec.password}
 
 
 class NoEvents:
@@ -139,7 +157,8 @@ class Controller:
         rows = self.registry.hosts(jid)
         if not rows:
             raise PatternError(f"job {jid} has no hosts in the registry")
-        return Targets.from_registry(rows, pattern)
+        targets = Targets.from_registry(rows, pattern)
+        return targets.with_passwords(self.registry.job(jid).inventory)
 
     # --- run ---------------------------------------------------------------------------
 

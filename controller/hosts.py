@@ -8,11 +8,14 @@ for SSH settings it names, asyncssh's defaults, ``~/.ansible_async``).
 
 from __future__ import annotations
 
+import logging
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
 from .errors import InventoryError
+
+log = logging.getLogger("ctl")
 
 DEFAULT_ASYNC_DIR = "~/.ansible_async"
 CONNECTIONS = ("ssh", "local")
@@ -21,7 +24,8 @@ FALSE_WORDS = ("0", "false", "no", "off", "n", "f")
 
 @dataclass(frozen=True)
 class HostSpec:
-    """Everything needed to reach one host and find its job files. Holds no secrets."""
+    """Everything needed to reach one host and find its job files. ``password`` (from
+    ``ansible_password``) stays in memory: never in repr, the registry or a log."""
 
     name: str
     connection: str = "ssh"
@@ -32,9 +36,12 @@ class HostSpec:
     async_dir: str = DEFAULT_ASYNC_DIR
     python: str = "python3"
     host_key_checking: bool = True
+    password: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["password"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HostSpec:
@@ -94,8 +101,14 @@ def spec_from_vars(name: str, hostvars: Mapping[str, Any], source: str,
     default_checking = env.get("ANSIBLE_HOST_KEY_CHECKING", "yes")
     checking = get("ansible_host_key_checking",
                    get("ansible_ssh_host_key_checking", default_checking))
+    password = get("ansible_password", get("ansible_ssh_pass"))
+    if password is not None:
+        password = _text(source, name, "ansible_password", password)
+        log.warning("%s: host %s: ansible_password is stored in plain text in an inventory; "
+                    "prefer keys or ssh-agent", source, name)
     return HostSpec(
         name=name, connection=connection, address=address, port=port, user=user,
+        password=password,
         private_key=key, async_dir=_text(source, name, "ansible_async_dir", async_dir),
         python=_text(source, name, "ansible_python_interpreter", python),
         host_key_checking=_flag(checking))

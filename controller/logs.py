@@ -18,6 +18,7 @@ from .runner import Session
 LineSink = Callable[[str, str, str], None]  # host, stream ("stdout"/"stderr"), line
 STREAMS = ("stdout", "stderr")
 CHUNK = 1024 * 1024
+MAX_LINE = 1024 * 1024  # a longer line (or endless output with no newline) is cut here
 
 
 class StreamLines:
@@ -31,6 +32,9 @@ class StreamLines:
         text = self.partial + self.decoder.decode(data)
         lines = text.split("\n")
         self.partial = lines.pop()
+        if len(self.partial) > MAX_LINE:
+            lines.append(self.partial)
+            self.partial = ""
         return [line.rstrip("\r") for line in lines]
 
     def close(self) -> list[str]:

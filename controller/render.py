@@ -103,6 +103,8 @@ class Output(NoEvents):
         return None
 
     def say(self, text: str) -> None:
+        # arguments and output may hold bytes that are not UTF-8 (lone surrogates here)
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         print(text, file=sys.stdout, flush=True)  # sys.stdout looked up now: rich may wrap it
 
     def shown(self, op: str, result: HostResult) -> bool:

@@ -58,15 +58,18 @@ def job_paths(async_dir, jid):
 
 def write_record(paths, record):
     """Atomically replace the job file: <jid>.tmp, fsync, rename, fsync the directory."""
-    data = json.dumps(record, sort_keys=True).encode("utf-8")
+    data = json.dumps(record, sort_keys=True).encode("utf-8", "surrogateescape")
     fd = os.open(paths["tmp"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
-    finally:
+    except OSError:  # a full disk: never leave a half-written record behind
         os.close(fd)
+        os.unlink(paths["tmp"])
+        raise
+    os.close(fd)
     os.rename(paths["tmp"], paths["job"])
     try:
         dfd = os.open(os.path.dirname(paths["job"]), os.O_RDONLY)

@@ -94,6 +94,7 @@ class SshdLab:
     hosts: list[LabHost] = field(default_factory=list)
     external: bool = False
     public: Path | None = None
+    user_prefix: str = USER_PREFIX  # as root: each host's user is <prefix><n>
     extra_config: str = ""  # appended to every host's sshd_config (e.g. "MaxStartups 1")
 
     @property
@@ -150,7 +151,7 @@ class SshdLab:
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
                         str(workdir / "host_key")], check=True)
         if os.geteuid() == 0:
-            user = f"{USER_PREFIX}{i}"
+            user = f"{self.user_prefix}{i}"
             home, async_dir = ensure_user(user), None
         else:
             user = pwd.getpwuid(os.getuid()).pw_name
@@ -161,7 +162,8 @@ class SshdLab:
 
     def _write_config(self, host: LabHost) -> None:
         w = host.workdir
-        (w / "sshd_config").write_text(
+        (w / "sshd_config").write_text(  # sshd takes a keyword's first value: extras first
+            (self.extra_config + "\n" if self.extra_config else "") +
             f"ListenAddress {host.address}:{host.port}\n"
             f"HostKey {w / 'host_key'}\nPidFile {w / 'sshd.pid'}\n"
             f"AuthorizedKeysFile {self.public / 'authorized_keys'}\n"
@@ -169,7 +171,7 @@ class SshdLab:
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PermitRootLogin prohibit-password\nMaxSessions 100\n"
             "LogLevel ERROR\nPrintMotd no\nSubsystem sftp internal-sftp\n"
-            + (self.extra_config or "MaxStartups 200:30:400") + "\n")
+            "MaxStartups 200:30:400\n")
 
     def _spawn(self, host: LabHost) -> None:
         log = open(host.workdir / "sshd.log", "ab")

@@ -113,6 +113,8 @@ class SshTransport:
             kwargs["username"] = spec.user
         if spec.private_key:
             kwargs["client_keys"] = [load_key(spec.private_key)]
+        if spec.password is not None:
+            kwargs["password"] = spec.password
         if not (self.options.host_key_checking and spec.host_key_checking):
             kwargs["known_hosts"] = None
         else:
