@@ -438,8 +438,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         warn("ctl: interrupted; what was launched is in the registry: see ctl jobs")
         code = EXIT_INTERRUPTED
-    except CtlError as exc:
-        warn(f"ctl: error: {exc.message}")
+    except CtlError as exc:  # one line, whatever the message holds
+        warn("ctl: error: " + exc.message.replace("\r", "\\r").replace("\n", "\\n"))
         code = exc.exit_code
     except Exception as exc:
         path = os.path.join(Registry().home, "crash.log")

@@ -95,7 +95,14 @@ class _YamlReader:
     def __init__(self, inv: Inventory, source: str) -> None:
         self.inv, self.source = inv, source
 
+    def checked(self, kind: str, name: str) -> str:
+        if not name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise InventoryError(f"{self.source}: invalid {kind} name {name!r}: it is empty "
+                                 "or has control characters")
+        return name
+
     def read_group(self, name: str, body: Any, parent: str | None) -> None:
+        name = self.checked("group", name)
         where = f"{self.source}: group {name}"
         body = _mapping(body, where)
         group = self.inv.group(str(name))
@@ -109,12 +116,13 @@ class _YamlReader:
                                  "(expected hosts, vars or children)")
         group.vars.update(_mapping(body.get("vars"), f"{where}: vars"))
         for pattern, hvars in _mapping(body.get("hosts"), f"{where}: hosts").items():
-            for host in expand_ranges(str(pattern)):
+            for host in expand_ranges(self.checked("host", str(pattern))):
                 self.add_host(group, host, _mapping(hvars, f"{self.source}: host {host}"))
         for child, child_body in _mapping(body.get("children"), f"{where}: children").items():
             self.read_group(str(child), child_body, group.name)
 
     def add_host(self, group: Group, host: str, hvars: Mapping[str, Any]) -> None:
+        host = self.checked("host", host)
         self.inv.host_vars.setdefault(host, {}).update(hvars)
         self.inv.host_source.setdefault(host, self.source)
         if host not in group.hosts:

@@ -78,6 +78,24 @@ def wait_for_port(address: str, port: int, deadline: float, proc: Any = None) ->
         time.sleep(0.02)
 
 
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                stat = Path(f"/proc/{name}/stat").read_bytes()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(name))
+    found, stack = [], [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            found.append(child)
+            stack.append(child)
+    return found
+
+
 def ensure_user(name: str) -> str:
     try:
         return pwd.getpwnam(name).pw_dir
@@ -213,10 +231,18 @@ class SshdLab:
 
     # --- faults ------------------------------------------------------------------------
 
-    def stop_host(self, host: LabHost) -> None:
-        """Stop a host's sshd (its running jobs and sessions are left alone)."""
+    def stop_host(self, host: LabHost, drop_sessions: bool = False) -> None:
+        """Stop a host's sshd; its running jobs are left alone. With ``drop_sessions`` its
+        open SSH connections die too (sshd's per-connection processes, which setsid, are
+        found as its descendants), as when the host's network or sshd dies under a reader."""
         if host.process and host.process.poll() is None:
-            host.process.send_signal(signal.SIGTERM)
+            doomed = descendants(host.process.pid) if drop_sessions else []
+            host.process.send_signal(signal.SIGKILL if drop_sessions else signal.SIGTERM)
+            for pid in doomed:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
             host.process.wait(10)
 
     def start_host(self, host: LabHost) -> None:

@@ -80,3 +80,53 @@ def test_sshd_down_between_launch_and_poll_then_back(ctl: Ctl, lab: SshdLab) -> 
     back = ctl("poll", jid, "--wait", "--delay", "1", "--retries", "15", check_code=0)
     label, data = blocks(back.stdout)[host.name]
     assert label == "CHANGED" and data["stdout"] == "still here"  # the job kept running
+
+
+def test_sshd_killed_while_a_poll_waits_then_restarted(ctl: Ctl, lab: SshdLab) -> None:
+    host = lab.hosts[3]
+    run = ctl("run", "-i", str(ctl.inventory), "-l", host.name, "-B", "60", "-P", "0", "--",
+              "sh", "-c", "sleep 4; echo outlived sshd", check_code=0)
+    jid = jid_of(run.stdout)
+    waiting = ctl.popen("poll", jid, "--wait", "--delay", "0.5", "--retries", "40", "-T", "2")
+    time.sleep(1.2)
+    lab.stop_host(host, drop_sessions=True)  # its open connection and the next connects fail
+    time.sleep(1.5)
+    lab.start_host(host)
+    out, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, out + err
+    assert "unreachable, will retry" in out  # the drop was seen, and survived
+    label, data = blocks(out)[host.name]
+    assert label == "CHANGED" and data["stdout"] == "outlived sshd"
+
+
+@pytest.fixture
+def big_lab(tmp_path_factory: pytest.TempPathFactory):
+    lab = SshdLab(tmp_path_factory.mktemp("big"), count=200, subnet="127.0.90",
+                  user_prefix="ctlb").start()
+    yield lab
+    lab.stop()
+
+
+def test_a_200_host_run_while_others_poll_and_clean(big_lab: SshdLab, ctl: Ctl) -> None:
+    """Concurrent ctl processes on one registry: no corruption, no lost rows."""
+    (ctl.home / ".ssh" / "known_hosts").write_text(big_lab.known_hosts.read_text())
+    first = ctl("run", "-i", str(big_lab.inventory), "-l", "h1:h2:h3", "-B", "60", "-P", "0",
+                "--", "true", check_code=0)
+    small = jid_of(first.stdout)
+    big = ctl.popen("run", "-i", str(big_lab.inventory), "-B", "60", "-P", "0", "--", "true")
+    others = [ctl.popen("poll", small), ctl.popen("poll", small), ctl.popen("cleanup", small)]
+    for proc in others:
+        proc.communicate(timeout=300)
+        assert proc.returncode in (0, 2), proc.returncode  # 2: cleaned while polled
+    out, err = big.communicate(timeout=600)
+    assert big.returncode == 0, err[-2000:]
+    jid = jid_of(out)
+    assert len(blocks(out)) == 200
+    import sqlite3
+    db = sqlite3.connect(ctl.home / "ctl-state" / "registry.db")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    rows = db.execute("SELECT state, count(*) FROM hosts WHERE jid=? GROUP BY state",
+                      (jid,)).fetchall()
+    assert rows == [("started", 200)]
+    assert db.execute("SELECT count(*) FROM hosts WHERE jid=?", (small,)).fetchone() == (3,)
+    ctl("cleanup", jid, check_code=0)

@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import asyncssh
 
-from ..errors import HostFailed, HostUnreachable
+from ..errors import HostUnreachable
 from ..hosts import HostSpec
 from .base import ConnectOptions, ExecResult
 
@@ -75,8 +75,8 @@ def ssh_errors(spec: HostSpec, stage: str) -> Iterator[None]:
         key = f" with key {spec.private_key}" if spec.private_key else ""
         raise HostUnreachable(f"{prefix}permission denied for {target}{key} "
                               f"({exc.reason})") from exc
-    except asyncssh.ChannelOpenError as exc:
-        raise HostFailed(f"cannot open a session on {target}: {exc.reason}") from exc
+    except asyncssh.ChannelOpenError as exc:  # the connection closed under us, or MaxSessions
+        raise HostUnreachable(f"cannot open a session on {target}: {exc.reason}") from exc
     except asyncssh.Error as exc:
         raise HostUnreachable(f"{prefix}{target}: {exc.reason}") from exc
     except (asyncio.TimeoutError, TimeoutError) as exc:
