@@ -7,6 +7,7 @@ becomes one line on stderr and its exit code (5 for bad input, as the ansible CL
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import logging
 import os
@@ -68,6 +69,15 @@ USER = typer.Option(None, "-u", "--user", help="Remote user (overrides the inven
                     rich_help_panel=CONN)
 KEY = typer.Option(None, "--private-key", help="Private key file (overrides the inventory).",
                    rich_help_panel=CONN)
+BECOME = typer.Option(False, "-b", "--become", help="Run the job as another user (sudo).",
+                      rich_help_panel=CONN)
+BECOME_USER = typer.Option(None, "--become-user", metavar="USER", help="The user to become "
+                           "(default root).", rich_help_panel=CONN)
+ASK_BECOME_PASS = typer.Option(False, "-K", "--ask-become-pass", help="Prompt for the sudo "
+                               "password (never echoed, never stored).", rich_help_panel=CONN)
+BECOME_PASSWORD_FILE = typer.Option(None, "--become-password-file", metavar="FILE",
+                                    help="Read the sudo password from FILE.",
+                                    rich_help_panel=CONN)
 NO_HOST_KEY_CHECKING = typer.Option(
     False, "--no-host-key-checking", rich_help_panel=CONN,
     help="Do not check host keys against known_hosts (labs only; says so loudly).")
@@ -146,23 +156,35 @@ def warn(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def overrides(user: str | None, key: str | None) -> dict[str, Any]:
+def overrides(user: str | None, key: str | None, become: bool = False,
+              become_user: str | None = None, ask_pass: bool = False,
+              password_file: str | None = None) -> dict[str, Any]:
+    """Command-line connection settings, which win over the inventory's."""
     if key is not None and not os.path.isfile(os.path.expanduser(key)):
         raise OptionError(f"--private-key {key}: no such file")
-    return {"user": user, "private_key": os.path.expanduser(key) if key else None}
+    password = None
+    if password_file is not None:
+        try:
+            with open(password_file, encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise OptionError(f"--become-password-file {password_file}: {exc.strerror}") from exc
+    elif ask_pass:
+        password = getpass.getpass("BECOME password: ")
+    return {"user": user, "private_key": os.path.expanduser(key) if key else None,
+            "become": True if become or become_user else None, "become_user": become_user,
+            "become_password": password}
 
 
 def pick_targets(controller: Controller, jid: str, inventory: list[str] | None,
-                 limit: str | None, all_hosts: bool, user: str | None, key: str | None
-                 ) -> Targets:
+                 limit: str | None, all_hosts: bool, extra: dict[str, Any]) -> Targets:
     check_jid(jid)
     if inventory and all_hosts:
         raise OptionError("use either --all-hosts (the job's hosts, from the registry) or "
                           "-i INVENTORY, not both")
     if inventory:
-        return Targets.from_inventory(inventory, limit, overrides(user, key))
+        return Targets.from_inventory(inventory, limit, extra)
     targets = controller.job_targets(jid, limit)
-    extra = overrides(user, key)
     return Targets([s.with_overrides(**extra) for s in targets.specs], targets.groups)
 
 
@@ -218,6 +240,9 @@ def run(
                                    "in the output files (ctl logs)."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
+    become: bool = BECOME, become_user: str | None = BECOME_USER,
+    ask_become_pass: bool = ASK_BECOME_PASS,
+    become_password_file: str | None = BECOME_PASSWORD_FILE,
     one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
     group: bool = GROUP, verbose: int = VERBOSE,
 ) -> None:
@@ -235,7 +260,9 @@ def run(
               if cleanup_after is not None else None)
     output = make_output(one_line, as_json, tree, group, quiet_launch=poll > 0)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
-    targets = Targets.from_inventory(inventory, limit, overrides(user, private_key))
+    targets = Targets.from_inventory(
+        inventory, limit, overrides(user, private_key, become, become_user, ask_become_pass,
+                     become_password_file))
     jid, results = execute(output, controller.run(targets, job))
     hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
         if poll == 0 else next_step(jid, results)
@@ -254,6 +281,9 @@ def poll(
                              "output to show (stdout_tail, stderr_tail)."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
+    become: bool = BECOME, become_user: str | None = BECOME_USER,
+    ask_become_pass: bool = ASK_BECOME_PASS,
+    become_password_file: str | None = BECOME_PASSWORD_FILE,
     one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
     group: bool = GROUP, verbose: int = VERBOSE,
 ) -> None:
@@ -263,7 +293,9 @@ def poll(
     """
     output = make_output(one_line, as_json, tree, group)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
-    targets = pick_targets(controller, jid, inventory, limit, all_hosts, user, private_key)
+    targets = pick_targets(controller, jid, inventory, limit, all_hosts,
+                           overrides(user, private_key, become, become_user, ask_become_pass,
+                     become_password_file))
     results = execute(output, controller.poll(jid, targets, wait=wait, retries=retries,
                                               delay=delay, tail_lines=tail))
     finish(output, "poll", results, next_step(jid, results))
@@ -283,6 +315,9 @@ def cleanup(
         "job file (ctl's and Ansible's) older than AGE (e.g. 7d) on each host."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
+    become: bool = BECOME, become_user: str | None = BECOME_USER,
+    ask_become_pass: bool = ASK_BECOME_PASS,
+    become_password_file: str | None = BECOME_PASSWORD_FILE,
     one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
     group: bool = GROUP, verbose: int = VERBOSE,
 ) -> None:
@@ -296,12 +331,16 @@ def cleanup(
         if jid is not None:
             raise OptionError("give either a jid or --older-than, not both")
         age = parse_duration(older_than, "--older-than")
-        targets = Targets.from_inventory(inventory, limit, overrides(user, private_key)) \
+        targets = Targets.from_inventory(
+        inventory, limit, overrides(user, private_key, become, become_user, ask_become_pass,
+                     become_password_file)) \
             if inventory else controller.known_hosts()
         finish(output, "gc", execute(output, controller.gc(targets, age)), None)
     if jid is None:
         raise OptionError("missing jid: ctl cleanup <jid> (or --older-than AGE)")
-    targets = pick_targets(controller, jid, inventory, limit, all_hosts, user, private_key)
+    targets = pick_targets(controller, jid, inventory, limit, all_hosts,
+                           overrides(user, private_key, become, become_user, ask_become_pass,
+                     become_password_file))
     results = execute(output, controller.cleanup(jid, targets, kill=kill, grace=grace))
     erased = all(r.status in (Status.OK, Status.CHANGED) for r in results)
     finish(output, "cleanup", results, f"ctl: job {jid}: " + (
@@ -317,6 +356,9 @@ def kill(
     grace: float = typer.Option(5, "--grace", help="Seconds before SIGKILL for what is left."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
+    become: bool = BECOME, become_user: str | None = BECOME_USER,
+    ask_become_pass: bool = ASK_BECOME_PASS,
+    become_password_file: str | None = BECOME_PASSWORD_FILE,
     one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
     group: bool = GROUP, verbose: int = VERBOSE,
 ) -> None:
@@ -327,7 +369,9 @@ def kill(
     output = make_output(one_line, as_json, tree, group)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     parse_signal(signal_name)
-    targets = pick_targets(controller, jid, inventory, limit, all_hosts, user, private_key)
+    targets = pick_targets(controller, jid, inventory, limit, all_hosts,
+                           overrides(user, private_key, become, become_user, ask_become_pass,
+                     become_password_file))
     results = execute(output, controller.kill(jid, targets, signal_name, grace))
     finish(output, "kill", results, f"ctl: job {jid}: next: ctl cleanup {jid}")
 
@@ -340,6 +384,9 @@ def logs(
     inventory: List[str] | None = INVENTORY,
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
+    become: bool = BECOME, become_user: str | None = BECOME_USER,
+    ask_become_pass: bool = ASK_BECOME_PASS,
+    become_password_file: str | None = BECOME_PASSWORD_FILE,
     verbose: int = VERBOSE,
 ) -> None:
     """Show a job's output so far on each host, each line prefixed by its host; stdout
@@ -348,7 +395,9 @@ def logs(
     Example: ctl logs j445703768934.50473 web01 --follow
     """
     controller = make_controller(forks, timeout, no_host_key_checking, verbose)
-    targets = pick_targets(controller, jid, inventory, host, False, user, private_key)
+    targets = pick_targets(controller, jid, inventory, host, False,
+                           overrides(user, private_key, become, become_user, ask_become_pass,
+                     become_password_file))
 
     def sink(name: str, stream: str, line: str) -> None:
         print(f"{name} | {line}", file=sys.stdout if stream == "stdout" else sys.stderr,

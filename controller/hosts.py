@@ -36,11 +36,14 @@ class HostSpec:
     async_dir: str = DEFAULT_ASYNC_DIR
     python: str = "python3"
     host_key_checking: bool = True
+    become: bool = False
+    become_user: str = "root"
     password: str | None = field(default=None, repr=False, compare=False)
+    become_password: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        del data["password"]
+        del data["password"], data["become_password"]
         return data
 
     @classmethod
@@ -106,9 +109,21 @@ def spec_from_vars(name: str, hostvars: Mapping[str, Any], source: str,
         password = _text(source, name, "ansible_password", password)
         log.warning("%s: host %s: ansible_password is stored in plain text in an inventory; "
                     "prefer keys or ssh-agent", source, name)
+    method = str(get("ansible_become_method", "sudo"))
+    if method != "sudo":
+        raise InventoryError(f"{source}: host {name}: ansible_become_method {method!r} is not "
+                             "supported (use sudo)")
+    become_password = get("ansible_become_password", get("ansible_become_pass"))
+    if become_password is not None:
+        become_password = _text(source, name, "ansible_become_password", become_password)
+        log.warning("%s: host %s: ansible_become_password is stored in plain text in an "
+                    "inventory; prefer --ask-become-pass", source, name)
     return HostSpec(
         name=name, connection=connection, address=address, port=port, user=user,
-        password=password,
+        password=password, become=_flag(get("ansible_become", False)),
+        become_user=_text(source, name, "ansible_become_user",
+                          get("ansible_become_user", "root")),
+        become_password=become_password,
         private_key=key, async_dir=_text(source, name, "ansible_async_dir", async_dir),
         python=_text(source, name, "ansible_python_interpreter", python),
         host_key_checking=_flag(checking))

@@ -34,8 +34,9 @@ except ImportError:
         from hashlib import sha256
 os.umask(0o077)
 d=sys.stdin.buffer.read()
-n=d.find(b"\\n")
-q=json.loads(d[:n].decode("utf-8"))
+i=d.find(b"CTL-REQUEST ")
+n=d.find(b"\\n",i)
+q=json.loads(d[i+12:n].decode("utf-8"))
 s=d[n+1:]
 a=q["async_dir"]
 if a=="~" or a[:2]=="~/":
@@ -85,17 +86,24 @@ def wrapper_sha256() -> str:
 
 
 @lru_cache(maxsize=8)
-def remote_command(interpreter: str) -> str:
-    """The exec line: the interpreter (split and quoted word by word) running the bootstrap."""
+def remote_command(interpreter: str, become_user: str | None = None) -> str:
+    """The exec line: the interpreter (split and quoted word by word) running the bootstrap,
+    under ``sudo -S -u USER`` when becoming (the password, if any, comes first on stdin)."""
     code = base64.b64encode(BOOTSTRAP.encode("ascii")).decode("ascii")
     words = [shlex.quote(w) for w in shlex.split(interpreter)] or ["python3"]
     snippet = f'import base64;exec(base64.b64decode("{code}"))'
-    return " ".join(words + ["-c", shlex.quote(snippet)])
+    sudo = ["sudo", "-S", "-H", "-p", "''", "-u", shlex.quote(become_user), "--"] \
+        if become_user else []
+    return " ".join(sudo + words + ["-c", shlex.quote(snippet)])
 
 
-def encode_request(request: dict[str, Any], with_wrapper: bool) -> bytes:
+def encode_request(request: dict[str, Any], with_wrapper: bool,
+                   become_password: str | None = None) -> bytes:
+    """stdin of a remote call: [become password line for sudo -S], the request line, and
+    the wrapper's source when it must be pushed. Nothing secret ever goes in argv."""
     line = json.dumps(dict(request, wrapper_sha256=wrapper_sha256())).encode("utf-8")
-    return line + b"\n" + (wrapper_source() if with_wrapper else b"")
+    secret = become_password.encode("utf-8") + b"\n" if become_password is not None else b""
+    return secret + b"CTL-REQUEST " + line + b"\n" + (wrapper_source() if with_wrapper else b"")
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,8 @@ def decode_reply(exit_status: int, stdout: bytes, stderr: bytes, interpreter: st
     if exit_status == NEED_WRAPPER_RC and "CTL-NEED-WRAPPER" in text:
         return Reply(None, need_wrapper=True)
     err = stderr.decode("utf-8", "replace").strip()
+    if "sudo:" in err and not text:
+        return Reply(None, problem="become failed: " + err.splitlines()[-1].strip())
     if exit_status == 127 or "not found" in err.lower() and not text:
         return Reply(None, problem=f"no Python on the host: {interpreter!r} was not found "
                      "(set ansible_python_interpreter)")

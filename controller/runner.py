@@ -75,10 +75,11 @@ class Session:
 
     async def _exec(self, transport: Transport, spec: HostSpec, request: dict[str, Any]
                     ) -> dict[str, Any]:
-        command = payload.remote_command(spec.python)
+        command = payload.remote_command(spec.python, spec.become_user if spec.become else None)
         for with_wrapper in (False, True):
             log.debug("%s%s", request.get("op"), " (pushing the wrapper)" if with_wrapper else "")
-            out = await transport.run(command, payload.encode_request(request, with_wrapper))
+            out = await transport.run(command, payload.encode_request(
+                request, with_wrapper, (spec.become_password or "") if spec.become else None))
             reply = payload.decode_reply(out.exit_status, out.stdout, out.stderr, spec.python)
             if reply.result is not None:
                 return reply.result

@@ -20,6 +20,7 @@ need=()
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v pgrep >/dev/null || need+=(procps)
 command -v tmux >/dev/null || need+=(tmux)
+command -v sudo >/dev/null || need+=(sudo)
 [ -x /usr/bin/python3 ] || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2

@@ -78,7 +78,8 @@ def test_bootstrap_refuses_a_wrapper_whose_hash_does_not_match(tmp_path) -> None
     def call(stdin: bytes) -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(["/bin/sh", "-c", cmd], input=stdin, capture_output=True)
 
-    line = json.dumps(dict(request, wrapper_sha256=payload.wrapper_sha256())).encode()
+    line = b"CTL-REQUEST " + json.dumps(dict(request, wrapper_sha256=payload.wrapper_sha256())
+                                        ).encode()
     need = call(line + b"\n")
     assert need.returncode == payload.NEED_WRAPPER_RC
     forged = call(line + b"\nprint('forged')\n")
