@@ -189,7 +189,7 @@ class SshdLab:
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
             "PermitRootLogin prohibit-password\nMaxSessions 100\n"
             "LogLevel ERROR\nPrintMotd no\nSubsystem sftp internal-sftp\n"
-            "MaxStartups 200:30:400\n")
+            + ("" if "MaxStartups" in self.extra_config else "MaxStartups 200:30:400\n"))
 
     def _spawn(self, host: LabHost) -> None:
         log = open(host.workdir / "sshd.log", "ab")

@@ -30,7 +30,7 @@ def test_maxstartups_refusals_are_retried_with_backoff(crowded: SshdLab, ctl: Ct
     if not host.async_dir:
         hv["ansible_async_dir"] = "~/.ansible_async_crowded"
     aliases = {f"alias{i}": dict(hv, ansible_async_dir=f"{hv.get('ansible_async_dir')}/{i}")
-               for i in range(8)}
+               for i in range(24)}
     inv = tmp_path / "crowded.yml"
     inv.write_text(yaml.safe_dump({"all": {"hosts": aliases}}))
     (ctl.home / ".ssh" / "known_hosts").write_text(crowded.known_hosts.read_text())

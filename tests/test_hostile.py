@@ -188,3 +188,14 @@ def test_full_disk_is_a_clear_failure_and_leaves_no_half_written_file(ctl: Ctl, 
     finally:
         subprocess.run(["umount", str(mount)])
         mount.rmdir()
+
+
+def test_host_key_checking_can_be_turned_off_per_host_only(ctl: Ctl, lab: SshdLab,
+                                                           tmp_path: Path) -> None:
+    (ctl.home / ".ssh" / "known_hosts").write_text("")  # no host is known
+    inv = lab.write_inventory(tmp_path / "hk.yml", lab.hosts[:2],
+                              extra={"h1": {"ansible_host_key_checking": False}})
+    run = ctl("run", "-i", str(inv), "-B", "30", "-P", "0", "--", "true", check_code=4)
+    out = blocks(run.stdout)
+    assert out["h1"][0] == "CHANGED"  # turned off for h1 alone, in its inventory entry
+    assert out["h2"][0] == "UNREACHABLE!" and "host key" in out["h2"][1]["msg"]
