@@ -260,9 +260,9 @@ def run(
               if cleanup_after is not None else None)
     output = make_output(one_line, as_json, tree, group, quiet_launch=poll > 0)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
-    targets = Targets.from_inventory(
-        inventory, limit, overrides(user, private_key, become, become_user, ask_become_pass,
-                     become_password_file))
+    extra = overrides(user, private_key, become, become_user, ask_become_pass,
+                      become_password_file)
+    targets = Targets.from_inventory(inventory, limit, extra)
     jid, results = execute(output, controller.run(targets, job))
     hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
         if poll == 0 else next_step(jid, results)
@@ -293,9 +293,9 @@ def poll(
     """
     output = make_output(one_line, as_json, tree, group)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
-    targets = pick_targets(controller, jid, inventory, limit, all_hosts,
-                           overrides(user, private_key, become, become_user, ask_become_pass,
-                     become_password_file))
+    extra = overrides(user, private_key, become, become_user, ask_become_pass,
+                      become_password_file)
+    targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra)
     results = execute(output, controller.poll(jid, targets, wait=wait, retries=retries,
                                               delay=delay, tail_lines=tail))
     finish(output, "poll", results, next_step(jid, results))
@@ -327,20 +327,18 @@ def cleanup(
     """
     output = make_output(one_line, as_json, tree, group)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
+    extra = overrides(user, private_key, become, become_user, ask_become_pass,
+                      become_password_file)
     if older_than is not None:
         if jid is not None:
             raise OptionError("give either a jid or --older-than, not both")
         age = parse_duration(older_than, "--older-than")
-        targets = Targets.from_inventory(
-        inventory, limit, overrides(user, private_key, become, become_user, ask_become_pass,
-                     become_password_file)) \
+        targets = Targets.from_inventory(inventory, limit, extra) \
             if inventory else controller.known_hosts()
         finish(output, "gc", execute(output, controller.gc(targets, age)), None)
     if jid is None:
         raise OptionError("missing jid: ctl cleanup <jid> (or --older-than AGE)")
-    targets = pick_targets(controller, jid, inventory, limit, all_hosts,
-                           overrides(user, private_key, become, become_user, ask_become_pass,
-                     become_password_file))
+    targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra)
     results = execute(output, controller.cleanup(jid, targets, kill=kill, grace=grace))
     erased = all(r.status in (Status.OK, Status.CHANGED) for r in results)
     finish(output, "cleanup", results, f"ctl: job {jid}: " + (
@@ -368,10 +366,10 @@ def kill(
     """
     output = make_output(one_line, as_json, tree, group)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
+    extra = overrides(user, private_key, become, become_user, ask_become_pass,
+                      become_password_file)
     parse_signal(signal_name)
-    targets = pick_targets(controller, jid, inventory, limit, all_hosts,
-                           overrides(user, private_key, become, become_user, ask_become_pass,
-                     become_password_file))
+    targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra)
     results = execute(output, controller.kill(jid, targets, signal_name, grace))
     finish(output, "kill", results, f"ctl: job {jid}: next: ctl cleanup {jid}")
 
@@ -395,9 +393,9 @@ def logs(
     Example: ctl logs j445703768934.50473 web01 --follow
     """
     controller = make_controller(forks, timeout, no_host_key_checking, verbose)
-    targets = pick_targets(controller, jid, inventory, host, False,
-                           overrides(user, private_key, become, become_user, ask_become_pass,
-                     become_password_file))
+    extra = overrides(user, private_key, become, become_user, ask_become_pass,
+                      become_password_file)
+    targets = pick_targets(controller, jid, inventory, host, False, extra)
 
     def sink(name: str, stream: str, line: str) -> None:
         print(f"{name} | {line}", file=sys.stdout if stream == "stdout" else sys.stderr,
