@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -73,6 +74,21 @@ def blocks(stdout: str) -> dict[str, tuple[str, dict[str, Any]]]:
         data, end = decoder.raw_decode(stdout, at + 4)
         found[host] = (label, data)
         pos = end
+
+
+def argv_holding(secret: str, seconds: float) -> list[str]:
+    """Watch every process's command line for ``seconds``; the pids that held ``secret``."""
+    seen: list[str] = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for pid in os.listdir("/proc"):
+            try:
+                if secret.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    seen.append(pid)
+            except OSError:
+                pass
+        time.sleep(0.1)
+    return seen
 
 
 def jid_of(stdout: str) -> str:

@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from remote_payload.ctl_async_wrapper import descendants  # one /proc walker
+
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 USER_PREFIX = "ctlt"
 
@@ -76,24 +78,6 @@ def wait_for_port(address: str, port: int, deadline: float, proc: Any = None) ->
         if time.monotonic() > deadline:
             raise RuntimeError(f"sshd on {address}:{port} did not start in time")
         time.sleep(0.02)
-
-
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for name in os.listdir("/proc"):
-        if name.isdigit():
-            try:
-                stat = Path(f"/proc/{name}/stat").read_bytes()
-            except OSError:
-                continue
-            ppid = int(stat[stat.rindex(b")") + 2:].split()[1])
-            children.setdefault(ppid, []).append(int(name))
-    found, stack = [], [root]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
 
 
 def ensure_user(name: str) -> str:

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Ctl, blocks, jid_of
+from tests.conftest import Ctl, argv_holding, blocks, jid_of
 from tests.sshd_lab import SshdLab, ensure_user
 
 TARGET = "ctlbecome"
@@ -42,16 +41,7 @@ def test_become_with_a_password_runs_as_the_become_user(ctl: Ctl, lab: SshdLab, 
     become = ["-b", "--become-user", TARGET, "--become-password-file", str(pwfile)]
     proc = ctl.popen("run", "-i", str(ctl.inventory), "-l", "h1", "-B", "30", "-P", "1",
                      *become, "--", "sh", "-c", "sleep 2; id -un")
-    leaked = []
-    deadline = time.monotonic() + 1.8
-    while time.monotonic() < deadline:
-        for pid in os.listdir("/proc"):
-            try:
-                if secret.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    leaked.append(pid)
-            except OSError:
-                pass
-        time.sleep(0.1)
+    leaked = argv_holding(secret, 1.8)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert not leaked and secret not in out + err

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, Ctl, blocks, jid_of
+from tests.conftest import ROOT, Ctl, argv_holding, blocks, jid_of
 from tests.sshd_lab import SshdLab
 
 
@@ -106,17 +106,7 @@ def test_password_never_appears_in_argv_files_registry_or_logs(password_lab: Ssh
         "ansible_password": secret}}}}))
     (ctl.home / ".ssh" / "known_hosts").write_text(password_lab.known_hosts.read_text())
     proc = ctl.popen("run", "-i", str(inv), "-B", "30", "-P", "1", "-vvv", "--", "sleep", "3")
-    seen_in_argv = []
-    deadline = time.monotonic() + 2.5
-    while time.monotonic() < deadline:
-        for pid in os.listdir("/proc"):
-            try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    if secret.encode() in f.read():
-                        seen_in_argv.append(pid)
-            except OSError:
-                pass
-        time.sleep(0.1)
+    seen_in_argv = argv_holding(secret, 2.5)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert blocks(out)["pwhost"][0] == "CHANGED"
