@@ -1,11 +1,16 @@
 """Ansible inventories, read as Ansible reads them.
 
 Sources (``-i``, repeatable, the union of all): an Ansible YAML inventory (``all:`` with
-``hosts:``, ``children:``, ``vars:``; host ranges like ``web[01:20]``), or a comma-separated
-host list (``web1,web2,``). Variable precedence, lowest first: ``all``, then groups by depth
-(parents before children; same depth by ``ansible_group_priority``, then name), then the
-host's own variables. The loader validates once, into typed hosts, with errors that name the
-file, the host and the key.
+``hosts:``, ``children:``, ``vars:``; host ranges like ``web[01:20]``), an INI inventory, a
+directory of them with ``group_vars/`` and ``host_vars/``, a dynamic inventory script or its
+saved ``--list`` JSON (see ``inventory_formats``), or a comma-separated host list
+(``web1,web2,``).
+
+Variable precedence, lowest first, as Ansible's: the inventory's group variables (``all``,
+then groups by depth, parents before children; same depth by ``ansible_group_priority``,
+then name), ``group_vars/all``, ``group_vars/<group>`` (same order), the inventory's host
+variables, ``host_vars/<host>``. The loader validates once, into typed hosts, with errors
+that name the file, the host and the key.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ RANGE_RE = re.compile(r"\[([0-9]+|[a-z]):([0-9]+|[a-z])(?::([0-9]+))?\]")
 class Group:
     name: str
     vars: dict[str, Any] = field(default_factory=dict)
+    file_vars: dict[str, Any] = field(default_factory=dict)  # from group_vars/
     hosts: list[str] = field(default_factory=list)
     children: list[str] = field(default_factory=list)
     parents: set[str] = field(default_factory=set)
@@ -40,6 +46,7 @@ class Inventory:
     sources: list[str] = field(default_factory=list)
     groups: dict[str, Group] = field(default_factory=dict)
     host_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
+    host_file_vars: dict[str, dict[str, Any]] = field(default_factory=dict)  # host_vars/
     host_source: dict[str, str] = field(default_factory=dict)
     specs: dict[str, HostSpec] = field(default_factory=dict)
 
@@ -91,7 +98,9 @@ def _mapping(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-class _YamlReader:
+class Reader:
+    """Adds what one inventory source declares to the Inventory, checking names."""
+
     def __init__(self, inv: Inventory, source: str) -> None:
         self.inv, self.source = inv, source
 
@@ -106,10 +115,8 @@ class _YamlReader:
         where = f"{self.source}: group {name}"
         body = _mapping(body, where)
         group = self.inv.group(str(name))
-        if parent is not None and parent != group.name:
-            group.parents.add(parent)
-            if group.name not in self.inv.groups[parent].children:
-                self.inv.groups[parent].children.append(group.name)
+        if parent is not None:
+            self.link(parent, group.name)
         unknown = set(body) - {"hosts", "vars", "children"}
         if unknown:
             raise InventoryError(f"{where}: unknown key {sorted(unknown)[0]!r} "
@@ -121,6 +128,14 @@ class _YamlReader:
         for child, child_body in _mapping(body.get("children"), f"{where}: children").items():
             self.read_group(str(child), child_body, group.name)
 
+    def link(self, parent: str, child: str) -> None:
+        """Make ``child`` a child group of ``parent`` (both created if new)."""
+        if parent == child:
+            return
+        self.inv.group(child).parents.add(parent)
+        if child not in self.inv.group(parent).children:
+            self.inv.group(parent).children.append(child)
+
     def add_host(self, group: Group, host: str, hvars: Mapping[str, Any]) -> None:
         host = self.checked("host", host)
         self.inv.host_vars.setdefault(host, {}).update(hvars)
@@ -129,10 +144,11 @@ class _YamlReader:
             group.hosts.append(host)
 
 
-def _read_yaml(inv: Inventory, path: str) -> None:
+def load_yaml(path: str) -> Any:
+    """A YAML (or JSON) file's content; errors name the file and the line."""
     try:
         with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
+            return yaml.safe_load(f)
     except OSError as exc:
         raise InventoryError(f"{path}: cannot read inventory: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
@@ -142,15 +158,18 @@ def _read_yaml(inv: Inventory, path: str) -> None:
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "syntax error"
         raise InventoryError(f"{path}:{where}: invalid YAML: {problem}") from exc
+
+
+def read_yaml_inventory(inv: Inventory, path: str, data: Any) -> None:
     if data is None:
         raise InventoryError(f"{path}: inventory is empty")
-    reader = _YamlReader(inv, path)
+    reader = Reader(inv, path)
     for name, body in _mapping(data, f"{path}: top level").items():
         reader.read_group(str(name), body, None if name == "all" else "all")
 
 
 def _read_host_list(inv: Inventory, text: str) -> None:
-    reader = _YamlReader(inv, "host list")
+    reader = Reader(inv, "host list")
     for item in (part.strip() for part in text.split(",")):
         if item:
             reader.add_host(inv.group("ungrouped"), item, {})
@@ -176,13 +195,27 @@ def merged_vars(inv: Inventory, host: str, depths: Mapping[str, int]) -> dict[st
     groups = [g for g in inv.groups.values() if host in g.hosts or g.name == "all"]
     groups += [inv.groups[a] for g in list(groups) for a in _ancestors(inv, g.name)]
     ordered = sorted({g.name: g for g in groups}.values(),
-                     key=lambda g: (depths[g.name], int(g.vars.get("ansible_group_priority", 1)),
-                                    g.name))
+                     key=lambda g: (depths[g.name], _priority(g), g.name))
     merged: dict[str, Any] = {}
-    for group in ordered:
+    for group in ordered:  # Ansible's layers: inventory group vars, group_vars/all,
         merged.update(group.vars)
+    merged.update(inv.groups["all"].file_vars)
+    for group in ordered:  # group_vars/<group>, inventory host vars, host_vars/<host>
+        if group.name != "all":
+            merged.update(group.file_vars)
     merged.update(inv.host_vars[host])
+    merged.update(inv.host_file_vars.get(host, {}))
+    merged.pop("ansible_group_priority", None)  # consumed, as Ansible does
     return merged
+
+
+def _priority(group: Group) -> int:
+    value = group.file_vars.get("ansible_group_priority", group.vars.get(
+        "ansible_group_priority", 1))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 1
 
 
 def _ancestors(inv: Inventory, name: str) -> Iterable[str]:
@@ -198,13 +231,17 @@ def _ancestors(inv: Inventory, name: str) -> Iterable[str]:
 def load_inventory(sources: Iterable[str], env: Mapping[str, str] | None = None) -> Inventory:
     inv = Inventory(sources=list(sources))
     inv.group("all")
+    from .inventory_formats import read_source, read_vars_dirs
     for source in inv.sources:
         if os.path.exists(source):
-            _read_yaml(inv, source)
+            read_source(inv, source)
         elif "," in source:
             _read_host_list(inv, source)
         else:
             raise InventoryError(f"{source}: inventory file not found")
+    for source in inv.sources:
+        if os.path.exists(source):
+            read_vars_dirs(inv, source)
     if not inv.host_vars:
         raise InventoryError(f"{', '.join(inv.sources) or 'inventory'}: names no hosts")
     for host in inv.host_vars:
