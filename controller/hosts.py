@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Mapping
 
@@ -36,6 +37,9 @@ class HostSpec:
     async_dir: str = DEFAULT_ASYNC_DIR
     python: str = "python3"
     host_key_checking: bool = True
+    connect_timeout: float | None = None  # ansible_ssh_timeout, -o ConnectTimeout=
+    known_hosts_file: str | None = None  # -o UserKnownHostsFile=
+    jump: str | None = None  # -J / -o ProxyJump=: [user@]host[:port]
     become: bool = False
     become_user: str = "root"
     password: str | None = field(default=None, repr=False, compare=False)
@@ -73,6 +77,52 @@ def _port(source: str, host: str, value: Any) -> int:
         raise InventoryError(f"{source}: host {host}: ansible_port must be a port number "
                              f"(1-65535), got {value!r}")
     return port
+
+
+SSH_OPTIONS = ("proxyjump", "stricthostkeychecking", "userknownhostsfile", "connecttimeout")
+
+
+def ssh_args(source: str, host: str, text: str) -> dict[str, str]:
+    """The OpenSSH options ctl honours from ansible_ssh_common_args / _extra_args:
+    ``-J host``, ``-o ProxyJump=``, ``StrictHostKeyChecking``, ``UserKnownHostsFile``,
+    ``ConnectTimeout`` (others are ignored, with a warning)."""
+    try:
+        words = shlex.split(text)
+    except ValueError as exc:
+        raise InventoryError(f"{source}: host {host}: ansible_ssh_common_args: {exc}") from exc
+    found: dict[str, str] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in ("-J", "-o") and i + 1 < len(words):
+            value, i = words[i + 1], i + 2
+        elif word.startswith(("-J", "-o")) and len(word) > 2:
+            value, i = word[2:], i + 1
+        else:
+            log.warning("%s: host %s: ignoring ssh argument %r", source, host, word)
+            i += 1
+            continue
+        if word.startswith("-J"):
+            found["proxyjump"] = value
+            continue
+        key, _, option = value.replace("=", " ", 1).partition(" ")
+        if key.lower() in SSH_OPTIONS:
+            found[key.lower()] = option.strip()
+        else:
+            log.warning("%s: host %s: ignoring ssh option %s (not supported by ctl)",
+                        source, host, key)
+    return found
+
+
+def _seconds(source: str, host: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1
+    if seconds <= 0:
+        raise InventoryError(f"{source}: host {host}: ansible_ssh_timeout must be a number of "
+                             f"seconds, got {value!r}")
+    return seconds
 
 
 def _flag(value: Any) -> bool:
@@ -118,8 +168,17 @@ def spec_from_vars(name: str, hostvars: Mapping[str, Any], source: str,
         become_password = _text(source, name, "ansible_become_password", become_password)
         log.warning("%s: host %s: ansible_become_password is stored in plain text in an "
                     "inventory; prefer --ask-become-pass", source, name)
+    ssh = ssh_args(source, name, " ".join(str(get(k) or "") for k in (
+        "ansible_ssh_common_args", "ansible_ssh_extra_args")))
+    if "stricthostkeychecking" in ssh:
+        checking = ssh["stricthostkeychecking"]
+    timeout = get("ansible_ssh_timeout", get("ansible_timeout", ssh.get("connecttimeout")))
     return HostSpec(
         name=name, connection=connection, address=address, port=port, user=user,
+        connect_timeout=_seconds(source, name, timeout) if timeout is not None else None,
+        known_hosts_file=os.path.expanduser(ssh["userknownhostsfile"])
+        if "userknownhostsfile" in ssh else None,
+        jump=ssh.get("proxyjump"),
         password=password, become=_flag(get("ansible_become", False)),
         become_user=_text(source, name, "ansible_become_user",
                           get("ansible_become_user", "root")),

@@ -54,6 +54,17 @@ def preloaded_known_hosts() -> Any:
     return _KNOWN[files]
 
 
+def known_hosts_from(path: str) -> Any:
+    """A UserKnownHostsFile, parsed once per process."""
+    key = (path,)
+    if key not in _KNOWN:
+        try:
+            _KNOWN[key] = asyncssh.read_known_hosts(path)
+        except (OSError, ValueError) as exc:
+            raise HostUnreachable(f"cannot read known_hosts {path}: {exc}") from exc
+    return _KNOWN[key]
+
+
 def host_label(spec: HostSpec) -> str:
     return f"[{spec.address}]:{spec.port}" if spec.port and spec.port != 22 else spec.address
 
@@ -99,12 +110,14 @@ class SshTransport:
         self.spec = spec
         self.options = options
         self._conn: asyncssh.SSHClientConnection | None = None
+        self._jump: asyncssh.SSHClientConnection | None = None
 
     def connect_kwargs(self) -> dict[str, Any]:
         spec = self.spec
+        timeout = spec.connect_timeout or self.options.connect_timeout
         kwargs: dict[str, Any] = {
-            "connect_timeout": self.options.connect_timeout,
-            "login_timeout": self.options.connect_timeout,
+            "connect_timeout": timeout,
+            "login_timeout": timeout,
             "keepalive_interval": 30,
         }
         if spec.port:
@@ -117,6 +130,8 @@ class SshTransport:
             kwargs["password"] = spec.password
         if not (self.options.host_key_checking and spec.host_key_checking):
             kwargs["known_hosts"] = None
+        elif spec.known_hosts_file:
+            kwargs["known_hosts"] = known_hosts_from(spec.known_hosts_file)
         else:
             known = preloaded_known_hosts()
             if known is not None:
@@ -125,6 +140,15 @@ class SshTransport:
 
     async def __aenter__(self) -> SshTransport:
         kwargs = self.connect_kwargs()
+        if self.spec.jump:
+            kwargs["tunnel"] = await self.open_jump(kwargs)
+        try:
+            return await self._connect(kwargs)
+        except BaseException:
+            await self.__aexit__(None, None, None)  # the jump connection, if any
+            raise
+
+    async def _connect(self, kwargs: dict[str, Any]) -> SshTransport:
         for attempt in range(self.options.connect_retries + 1):
             try:
                 with ssh_errors(self.spec, "connect"):
@@ -140,7 +164,28 @@ class SshTransport:
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
+    async def open_jump(self, kwargs: dict[str, Any]) -> asyncssh.SSHClientConnection:
+        """The ProxyJump host, reached with the same key, user and host-key policy."""
+        jump = self.spec.jump or ""
+        user, _, hostport = jump.rpartition("@")
+        host, _, port = hostport.partition(":")
+        options = {k: v for k, v in kwargs.items() if k not in ("port", "username", "tunnel")}
+        if user:
+            options["username"] = user
+        elif "username" in kwargs:
+            options["username"] = kwargs["username"]
+        if port:
+            if not port.isdigit():
+                raise HostUnreachable(f"ProxyJump {jump!r}: the port must be a number")
+            options["port"] = int(port)
+        with ssh_errors(self.spec, "connect"):
+            self._jump = await asyncssh.connect(host, **options)
+        return self._jump
+
     async def __aexit__(self, *exc_info: object) -> None:
+        if self._jump is not None:
+            self._jump.close()
+            self._jump = None
         if self._conn is not None:
             self._conn.close()
             with contextlib.suppress(Exception):

@@ -1,0 +1,46 @@
+"""Connection settings from the inventory's ssh args: ProxyJump through a real sshd jump host,
+UserKnownHostsFile, StrictHostKeyChecking, ConnectTimeout / ansible_ssh_timeout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from controller.hosts import spec_from_vars
+from tests.conftest import Ctl, blocks
+from tests.sshd_lab import SshdLab
+
+
+def test_ssh_args_are_read_per_host() -> None:
+    spec = spec_from_vars("h", {
+        "ansible_ssh_common_args": "-o ProxyJump=jump@bastion:2222 -o ConnectTimeout=7",
+        "ansible_ssh_extra_args": "-oUserKnownHostsFile=/tmp/kh -o StrictHostKeyChecking=no"},
+        "inv", env={})
+    assert spec.jump == "jump@bastion:2222" and spec.connect_timeout == 7
+    assert spec.known_hosts_file == "/tmp/kh" and spec.host_key_checking is False
+    short = spec_from_vars("h", {"ansible_ssh_common_args": "-J bastion",
+                                 "ansible_ssh_timeout": 3}, "inv", env={})
+    assert short.jump == "bastion" and short.connect_timeout == 3
+
+
+def test_run_poll_cleanup_through_a_jump_host(ctl: Ctl, lab: SshdLab, tmp_path: Path) -> None:
+    jump, target = lab.hosts[0], lab.hosts[1]
+    via = f"{jump.user}@{jump.address}:{jump.port}"
+    inv = lab.write_inventory(tmp_path / "jump.yml", [target], extra={target.name: {
+        "ansible_ssh_common_args": f"-o ProxyJump={via}"}})
+    run = ctl("run", "-i", str(inv), "-B", "30", "-P", "1", "--", "echo", "via jump",
+              check_code=0)
+    assert blocks(run.stdout)[target.name][1]["stdout"] == "via jump"
+    # the jump really carries the connection: a jump that is down makes the host unreachable
+    broken = lab.write_inventory(tmp_path / "broken.yml", [target], extra={target.name: {
+        "ansible_ssh_common_args": f"-J {jump.user}@{jump.address}:1"}})
+    down = ctl("run", "-i", str(broken), "-B", "30", "-P", "0", "-T", "3", "--", "true",
+               check_code=4)
+    assert blocks(down.stdout)[target.name][0] == "UNREACHABLE!"
+
+
+def test_user_known_hosts_file_from_ssh_args(ctl: Ctl, lab: SshdLab, tmp_path: Path) -> None:
+    (ctl.home / ".ssh" / "known_hosts").write_text("")  # the default file knows nothing
+    inv = lab.write_inventory(tmp_path / "kh.yml", lab.hosts[:1], extra={"h1": {
+        "ansible_ssh_extra_args": f"-o UserKnownHostsFile={lab.known_hosts}"}})
+    run = ctl("run", "-i", str(inv), "-B", "30", "-P", "0", "--", "true", check_code=0)
+    assert blocks(run.stdout)["h1"][0] == "CHANGED"
