@@ -68,8 +68,9 @@ class Targets:
 
     @classmethod
     def from_inventory(cls, sources: list[str], pattern: str | None = None,
-                       overrides: dict[str, Any] | None = None) -> Targets:
-        inv = load_inventory(sources)
+                       overrides: dict[str, Any] | None = None,
+                       extra_vars: dict[str, Any] | None = None) -> Targets:
+        inv = load_inventory(sources, extra_vars=extra_vars)
         names = select_hosts(inv, pattern)
         specs = [inv.specs[n].with_overrides(**(overrides or {})) for n in names]
         return cls(specs, {n: inv.groups_of(n) for n in names}, list(sources))

@@ -45,7 +45,7 @@ from .render import (
 from .results import HostResult, Status, exit_code
 from .runner import LOG_CONTEXT
 from .transport import ConnectOptions
-from .units import parse_duration, parse_signal, parse_size
+from .units import parse_duration, parse_extra_vars, parse_signal, parse_size
 
 T = TypeVar("T")
 
@@ -57,6 +57,9 @@ HOSTS, CONN, OUT = "Hosts", "Connection", "Output"
 INVENTORY = typer.Option(None, "-i", "--inventory", help="Inventory file or host list "
                          "(web1,web2,); repeatable.", metavar="INVENTORY",
                          rich_help_panel=HOSTS)
+EXTRA_VARS = typer.Option(None, "-e", "--extra-vars", metavar="VARS", help="key=value, "
+                          "@file.yml or JSON; wins over the inventory; repeatable.",
+                          rich_help_panel=HOSTS)
 LIMIT = typer.Option(None, "-l", "--limit", help="Host pattern: group, host, glob, ~regex, "
                      "a:b, a:&b, a:!b, @file.", metavar="PATTERN", rich_help_panel=HOSTS)
 ALL_HOSTS = typer.Option(False, "--all-hosts", help="Every host the job was started on, from "
@@ -177,13 +180,15 @@ def overrides(user: str | None, key: str | None, become: bool = False,
 
 
 def pick_targets(controller: Controller, jid: str, inventory: list[str] | None,
-                 limit: str | None, all_hosts: bool, extra: dict[str, Any]) -> Targets:
+                 limit: str | None, all_hosts: bool, extra: dict[str, Any],
+                 extra_vars: list[str] | None = None) -> Targets:
     check_jid(jid)
     if inventory and all_hosts:
         raise OptionError("use either --all-hosts (the job's hosts, from the registry) or "
                           "-i INVENTORY, not both")
     if inventory:
-        return Targets.from_inventory(inventory, limit, extra)
+        return Targets.from_inventory(inventory, limit, extra,
+                                      parse_extra_vars(extra_vars or []))
     targets = controller.job_targets(jid, limit)
     return Targets([s.with_overrides(**extra) for s in targets.specs], targets.groups)
 
@@ -225,7 +230,7 @@ def next_step(jid: str, results: list[HostResult]) -> str:
 def run(
     command: List[str] | None = typer.Argument(None, help="The command, after --."),
     inventory: List[str] = INVENTORY,
-    limit: str | None = LIMIT,
+    limit: str | None = LIMIT, extra_vars: List[str] | None = EXTRA_VARS,
     background: int = typer.Option(3600, "-B", "--background", help="Time limit of the job "
                                    "on each host, seconds (enforced on the host)."),
     poll: int = typer.Option(15, "-P", "--poll", help="Poll every N seconds until done; "
@@ -262,7 +267,8 @@ def run(
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
                       become_password_file)
-    targets = Targets.from_inventory(inventory, limit, extra)
+    targets = Targets.from_inventory(inventory, limit, extra,
+                                     parse_extra_vars(extra_vars or []))
     jid, results = execute(output, controller.run(targets, job))
     hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
         if poll == 0 else next_step(jid, results)
@@ -273,7 +279,7 @@ def run(
 def poll(
     jid: str = typer.Argument(..., help="The job id, e.g. j445703768934.50473."),
     all_hosts: bool = ALL_HOSTS, inventory: List[str] | None = INVENTORY,
-    limit: str | None = LIMIT,
+    limit: str | None = LIMIT, extra_vars: List[str] | None = EXTRA_VARS,
     wait: bool = typer.Option(False, "--wait", help="Poll until every host is finished."),
     retries: int = typer.Option(30, "--retries", help="With --wait: rounds before giving up."),
     delay: float = typer.Option(10, "--delay", help="With --wait: seconds between rounds."),
@@ -295,7 +301,8 @@ def poll(
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
                       become_password_file)
-    targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra)
+    targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra,
+                           extra_vars)
     results = execute(output, controller.poll(jid, targets, wait=wait, retries=retries,
                                               delay=delay, tail_lines=tail))
     finish(output, "poll", results, next_step(jid, results))
@@ -306,7 +313,7 @@ def cleanup(
     jid: str | None = typer.Argument(None, help="The job id to erase (omit with "
                                      "--older-than)."),
     all_hosts: bool = ALL_HOSTS, inventory: List[str] | None = INVENTORY,
-    limit: str | None = LIMIT,
+    limit: str | None = LIMIT, extra_vars: List[str] | None = EXTRA_VARS,
     kill: bool = typer.Option(False, "--kill", help="Stop a still-running job first "
                               "(TERM, then KILL after --grace), then erase it."),
     grace: float = typer.Option(5, "--grace", help="With --kill: seconds before SIGKILL."),
@@ -333,12 +340,13 @@ def cleanup(
         if jid is not None:
             raise OptionError("give either a jid or --older-than, not both")
         age = parse_duration(older_than, "--older-than")
-        targets = Targets.from_inventory(inventory, limit, extra) \
-            if inventory else controller.known_hosts()
+        targets = Targets.from_inventory(inventory, limit, extra, parse_extra_vars(
+            extra_vars or [])) if inventory else controller.known_hosts()
         finish(output, "gc", execute(output, controller.gc(targets, age)), None)
     if jid is None:
         raise OptionError("missing jid: ctl cleanup <jid> (or --older-than AGE)")
-    targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra)
+    targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra,
+                           extra_vars)
     results = execute(output, controller.cleanup(jid, targets, kill=kill, grace=grace))
     erased = all(r.status in (Status.OK, Status.CHANGED) for r in results)
     finish(output, "cleanup", results, f"ctl: job {jid}: " + (
@@ -349,7 +357,7 @@ def cleanup(
 def kill(
     jid: str = typer.Argument(..., help="The job id to stop."),
     all_hosts: bool = ALL_HOSTS, inventory: List[str] | None = INVENTORY,
-    limit: str | None = LIMIT,
+    limit: str | None = LIMIT, extra_vars: List[str] | None = EXTRA_VARS,
     signal_name: str = typer.Option("TERM", "--signal", "-s", help="Signal sent first."),
     grace: float = typer.Option(5, "--grace", help="Seconds before SIGKILL for what is left."),
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
@@ -369,7 +377,8 @@ def kill(
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
                       become_password_file)
     parse_signal(signal_name)
-    targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra)
+    targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra,
+                           extra_vars)
     results = execute(output, controller.kill(jid, targets, signal_name, grace))
     finish(output, "kill", results, f"ctl: job {jid}: next: ctl cleanup {jid}")
 
@@ -379,7 +388,7 @@ def logs(
     jid: str = typer.Argument(..., help="The job id."),
     host: str | None = typer.Argument(None, help="A host or pattern (default: all)."),
     follow: bool = typer.Option(False, "--follow", "-F", help="Stream until the job ends."),
-    inventory: List[str] | None = INVENTORY,
+    inventory: List[str] | None = INVENTORY, extra_vars: List[str] | None = EXTRA_VARS,
     forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
@@ -395,7 +404,8 @@ def logs(
     controller = make_controller(forks, timeout, no_host_key_checking, verbose)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
                       become_password_file)
-    targets = pick_targets(controller, jid, inventory, host, False, extra)
+    targets = pick_targets(controller, jid, inventory, host, False, extra,
+                           extra_vars)
 
     def sink(name: str, stream: str, line: str) -> None:
         print(f"{name} | {line}", file=sys.stdout if stream == "stdout" else sys.stderr,

@@ -47,6 +47,7 @@ class Inventory:
     groups: dict[str, Group] = field(default_factory=dict)
     host_vars: dict[str, dict[str, Any]] = field(default_factory=dict)
     host_file_vars: dict[str, dict[str, Any]] = field(default_factory=dict)  # host_vars/
+    extra_vars: dict[str, Any] = field(default_factory=dict)  # -e
     host_source: dict[str, str] = field(default_factory=dict)
     specs: dict[str, HostSpec] = field(default_factory=dict)
 
@@ -205,6 +206,7 @@ def merged_vars(inv: Inventory, host: str, depths: Mapping[str, int]) -> dict[st
             merged.update(group.file_vars)
     merged.update(inv.host_vars[host])
     merged.update(inv.host_file_vars.get(host, {}))
+    merged.update(inv.extra_vars)
     merged.pop("ansible_group_priority", None)  # consumed, as Ansible does
     return merged
 
@@ -228,8 +230,11 @@ def _ancestors(inv: Inventory, name: str) -> Iterable[str]:
             stack.extend(inv.groups[parent].parents)
 
 
-def load_inventory(sources: Iterable[str], env: Mapping[str, str] | None = None) -> Inventory:
+def load_inventory(sources: Iterable[str], env: Mapping[str, str] | None = None,
+                   extra_vars: Mapping[str, Any] | None = None) -> Inventory:
+    """``extra_vars`` (``-e``) win over everything, as in Ansible."""
     inv = Inventory(sources=list(sources))
+    inv.extra_vars = dict(extra_vars or {})
     inv.group("all")
     from .inventory_formats import read_source, read_vars_dirs
     for source in inv.sources:

@@ -42,3 +42,37 @@ def parse_signal(text: str) -> str:
         if name in signal.Signals.__members__:
             return name
     raise OptionError(f"--signal {text!r} is not a signal name (e.g. TERM, INT, KILL, HUP)")
+
+
+def parse_extra_vars(items: list[str]) -> dict[str, object]:
+    """``-e key=value``, ``-e @vars.yml`` or ``-e '{"json": 1}'``, later ones winning."""
+    import json
+    import shlex
+
+    import yaml
+
+    merged: dict[str, object] = {}
+    for item in items:
+        text = item.strip()
+        if text.startswith("@"):
+            try:
+                with open(text[1:], encoding="utf-8") as f:
+                    data = yaml.safe_load(f)
+            except (OSError, yaml.YAMLError) as exc:
+                raise OptionError(f"-e {text}: cannot read it: {exc}") from exc
+        elif text.startswith("{"):
+            try:
+                data = json.loads(text)
+            except ValueError as exc:
+                raise OptionError(f"-e {text[:40]!r}: not valid JSON: {exc}") from exc
+        else:
+            data = {}
+            for word in shlex.split(text):
+                key, eq, value = word.partition("=")
+                if not eq or not key:
+                    raise OptionError(f"-e {word!r}: expected key=value, @file or JSON")
+                data[key] = value
+        if not isinstance(data, dict):
+            raise OptionError(f"-e {text[:40]!r}: extra vars must be a mapping")
+        merged.update(data)
+    return merged

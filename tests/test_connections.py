@@ -44,3 +44,19 @@ def test_user_known_hosts_file_from_ssh_args(ctl: Ctl, lab: SshdLab, tmp_path: P
         "ansible_ssh_extra_args": f"-o UserKnownHostsFile={lab.known_hosts}"}})
     run = ctl("run", "-i", str(inv), "-B", "30", "-P", "0", "--", "true", check_code=0)
     assert blocks(run.stdout)["h1"][0] == "CHANGED"
+
+
+def test_extra_vars_win_over_the_inventory(ctl: Ctl, lab: SshdLab, tmp_path: Path) -> None:
+    host = lab.hosts[2]
+    wanted = "/tmp/ctl-extra-vars-jobs"
+    run = ctl("run", "-i", str(ctl.inventory), "-l", host.name, "-B", "30", "-P", "0",
+              "-e", f"ansible_async_dir={wanted}", "--", "true", check_code=0)
+    assert blocks(run.stdout)[host.name][1]["results_file"].startswith(wanted + "/")
+    varsfile = tmp_path / "vars.yml"
+    varsfile.write_text("ansible_port: 1\n")
+    refused = ctl("run", "-i", str(ctl.inventory), "-l", host.name, "-B", "30", "-P", "0",
+                  "-T", "3", "-e", f"@{varsfile}", "--", "true", check_code=4)
+    assert blocks(refused.stdout)[host.name][0] == "UNREACHABLE!"  # port 1 from -e @file
+    bad = ctl("run", "-i", str(ctl.inventory), "-e", "novalue", "--", "true")
+    assert bad.returncode == 5 and "-e 'novalue'" in bad.stderr
+    lab.sh(host, f"rm -rf {wanted}")
