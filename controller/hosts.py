@@ -35,7 +35,7 @@ class HostSpec:
     user: str | None = None
     private_key: str | None = None
     async_dir: str = DEFAULT_ASYNC_DIR
-    python: str = "python3"
+    python: str = "auto"  # "auto": python3, then python, then /usr/libexec/platform-python
     host_key_checking: bool = True
     connect_timeout: float | None = None  # ansible_ssh_timeout, -o ConnectTimeout=
     known_hosts_file: str | None = None  # -o UserKnownHostsFile=
@@ -150,7 +150,7 @@ def spec_from_vars(name: str, hostvars: Mapping[str, Any], source: str,
             raise InventoryError(f"{source}: host {name}: ansible_ssh_private_key_file "
                                  f"{key} does not exist")
     async_dir = get("ansible_async_dir") or env.get("ANSIBLE_ASYNC_DIR") or DEFAULT_ASYNC_DIR
-    python = get("ansible_python_interpreter") or "python3"
+    python = get("ansible_python_interpreter") or "auto"
     default_checking = env.get("ANSIBLE_HOST_KEY_CHECKING", "yes")
     checking = get("ansible_host_key_checking",
                    get("ansible_ssh_host_key_checking", default_checking))

@@ -21,6 +21,8 @@ from importlib import resources
 from typing import Any
 
 NEED_WRAPPER_RC = 90
+DISCOVERY = ("python3", "python", "/usr/libexec/platform-python")
+NO_PYTHON = "CTL-NO-PYTHON"
 RESULT_PREFIX = "CTL-RESULT "
 
 BOOTSTRAP = """\
@@ -94,6 +96,11 @@ def remote_command(interpreter: str, become_user: str | None = None) -> str:
     snippet = f'import base64;exec(base64.b64decode("{code}"))'
     sudo = ["sudo", "-S", "-H", "-p", "''", "-u", shlex.quote(become_user), "--"] \
         if become_user else []
+    if interpreter == "auto":  # Ansible's discovery order, in one exec
+        script = ("for p in " + " ".join(DISCOVERY) + "; do if command -v \"$p\" >/dev/null "
+                  "2>&1; then exec \"$p\" -c \"$0\"; fi; done; echo " + NO_PYTHON + " >&2; "
+                  "exit 127")
+        return " ".join(sudo + ["/bin/sh", "-c", shlex.quote(script), shlex.quote(snippet)])
     return " ".join(sudo + words + ["-c", shlex.quote(snippet)])
 
 
@@ -128,6 +135,9 @@ def decode_reply(exit_status: int, stdout: bytes, stderr: bytes, interpreter: st
     err = stderr.decode("utf-8", "replace").strip()
     if "sudo:" in err and not text:
         return Reply(None, problem="become failed: " + err.splitlines()[-1].strip())
+    if NO_PYTHON in err:
+        return Reply(None, problem="no Python on the host: none of " + ", ".join(DISCOVERY) +
+                     " was found (install Python 3, or set ansible_python_interpreter)")
     if exit_status == 127 or "not found" in err.lower() and not text:
         return Reply(None, problem=f"no Python on the host: {interpreter!r} was not found "
                      "(set ansible_python_interpreter)")

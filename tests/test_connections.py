@@ -60,3 +60,25 @@ def test_extra_vars_win_over_the_inventory(ctl: Ctl, lab: SshdLab, tmp_path: Pat
     bad = ctl("run", "-i", str(ctl.inventory), "-e", "novalue", "--", "true")
     assert bad.returncode == 5 and "-e 'novalue'" in bad.stderr
     lab.sh(host, f"rm -rf {wanted}")
+
+
+def test_python_is_discovered_when_the_inventory_names_none(ctl: Ctl, lab: SshdLab,
+                                                            tmp_path: Path) -> None:
+    inv = lab.write_inventory(tmp_path / "nopy.yml", lab.hosts[:1])
+    inv.write_text(inv.read_text().replace("ansible_python_interpreter: /usr/bin/python3\n", ""))
+    assert "ansible_python_interpreter" not in inv.read_text()
+    run = ctl("run", "-i", str(inv), "-B", "30", "-P", "1", "--", "echo", "found", check_code=0)
+    assert blocks(run.stdout)["h1"][1]["stdout"] == "found"
+
+
+def test_a_host_with_no_python_says_so() -> None:
+    import subprocess
+
+    from controller import payload
+    cmd = payload.remote_command("auto")
+    out = subprocess.run(["/bin/sh", "-c", cmd], input=b"", capture_output=True,
+                         env={"PATH": "/nonexistent"})
+    reply = payload.decode_reply(out.returncode, out.stdout, out.stderr, "auto")
+    assert reply.result is None
+    assert reply.problem.startswith("no Python on the host: none of python3, python, "
+                                    "/usr/libexec/platform-python was found")
