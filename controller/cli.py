@@ -28,8 +28,11 @@ except ImportError:
 
 from . import __version__
 from .api import Controller, Job, Targets
-from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CtlError, OptionError
+from .errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CtlError, OptionError, PatternError
+from .inventory import load_inventory
+from .inventory_view import as_list, graph, host_view
 from .jid import check_jid
+from .patterns import select_hosts
 from .progress import ProgressOutput, wanted
 from .registry import Registry
 from .render import (
@@ -416,6 +419,35 @@ def logs(
         if result.status is not Status.OK or result.msg:
             warn(f"ctl: {result.host}: {result.msg}")
     raise typer.Exit(exit_code(results))
+
+
+@app.command()
+def inventory(
+    inventory: List[str] = INVENTORY, limit: str | None = LIMIT,
+    extra_vars: List[str] | None = EXTRA_VARS,
+    host: str | None = typer.Option(None, "--host", help="One host: its variables and "
+                                    "effective connection settings, with where each came from."),
+    show_graph: bool = typer.Option(False, "--graph", help="The group tree."),
+    as_json: bool = typer.Option(False, "--json", "--list", help="ansible-inventory --list "
+                                 "JSON (the default without --graph or --host)."),
+) -> None:
+    """Show the hosts ctl selects and how it will reach each one (secrets masked).
+
+    Example: ctl inventory -i hosts.ini --host web01
+    """
+    if not inventory:
+        raise OptionError("no inventory: give one with -i FILE (or -i host1,host2,)")
+    inv = load_inventory(inventory, extra_vars=parse_extra_vars(extra_vars or []))
+    names = select_hosts(inv, limit)
+    if host is not None:
+        if host not in inv.specs:
+            raise PatternError(f"host {host!r} is not in {', '.join(inventory)}")
+        print(json.dumps(host_view(inv, host, inv.specs[host]), indent=4, sort_keys=True,
+                         default=str))
+    elif show_graph and not as_json:
+        print("\n".join(graph(inv, names)))
+    else:
+        print(json.dumps(as_list(inv, names), indent=4, sort_keys=True, default=str))
 
 
 @app.command()

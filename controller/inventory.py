@@ -49,6 +49,7 @@ class Inventory:
     host_file_vars: dict[str, dict[str, Any]] = field(default_factory=dict)  # host_vars/
     extra_vars: dict[str, Any] = field(default_factory=dict)  # -e
     host_source: dict[str, str] = field(default_factory=dict)
+    var_source: dict[tuple[str, str], str] = field(default_factory=dict)  # (host, key) -> file
     specs: dict[str, HostSpec] = field(default_factory=dict)
 
     def group(self, name: str) -> Group:
@@ -141,6 +142,8 @@ class Reader:
         host = self.checked("host", host)
         self.inv.host_vars.setdefault(host, {}).update(hvars)
         self.inv.host_source.setdefault(host, self.source)
+        for key in hvars:
+            self.inv.var_source[(host, key)] = self.source
         if host not in group.hosts:
             group.hosts.append(host)
 

@@ -165,3 +165,26 @@ def test_failing_dynamic_scripts(tmp_path: Path, body: str, needle: str) -> None
     with pytest.raises(InventoryError) as err:
         load_inventory([str(script)], env={})
     assert needle in err.value.message and str(script) in err.value.message
+
+
+def run_ctl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "controller.cli", *args], capture_output=True,
+                          text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
+
+
+def test_ctl_inventory_list_graph_and_host(rich: Path) -> None:
+    listed = json.loads(run_ctl("inventory", "-i", str(rich)).stdout)
+    their_vars, _ = ansible_view(rich)
+    assert listed["_meta"]["hostvars"] == their_vars
+    tree = run_ctl("inventory", "-i", str(rich), "--graph").stdout.splitlines()
+    assert tree[0] == "@all:" and "  |--@prod:" in tree and "  |  |  |--web02" in tree
+    (rich / "host_vars" / "solo.yml").write_text("ansible_password: hunter2\n")
+    host = json.loads(run_ctl("inventory", "-i", str(rich), "--host", "solo",
+                              "-e", "ansible_user=ops").stdout)
+    assert host["settings"]["port"] == {"value": 2201,
+                                        "from": f"host solo in {rich}/hosts.ini (ansible_port)"}
+    assert host["settings"]["user"] == {"value": "ops", "from": "extra vars (-e ansible_user)"}
+    assert host["settings"]["password"]["value"] == "********"
+    assert "hunter2" not in json.dumps(host)
+    missing = run_ctl("inventory", "-i", str(rich), "--host", "nope")
+    assert missing.returncode == 5 and "'nope'" in missing.stderr
