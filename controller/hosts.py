@@ -37,6 +37,7 @@ class HostSpec:
     async_dir: str = DEFAULT_ASYNC_DIR
     python: str = "auto"  # "auto": python3, then python, then /usr/libexec/platform-python
     host_key_checking: bool = True
+    accept_new: bool = False  # StrictHostKeyChecking=accept-new: trust and record a new key
     connect_timeout: float | None = None  # ansible_ssh_timeout, -o ConnectTimeout=
     known_hosts_file: str | None = None  # -o UserKnownHostsFile=
     jump: str | None = None  # -J / -o ProxyJump=: [user@]host[:port]
@@ -170,15 +171,18 @@ def spec_from_vars(name: str, hostvars: Mapping[str, Any], source: str,
                     "inventory; prefer --ask-become-pass", source, name)
     ssh = ssh_args(source, name, " ".join(str(get(k) or "") for k in (
         "ansible_ssh_common_args", "ansible_ssh_extra_args")))
+    accept_new = False
     if "stricthostkeychecking" in ssh:
         checking = ssh["stricthostkeychecking"]
+        accept_new = checking.lower() == "accept-new"
+        checking = "yes" if accept_new else checking
     timeout = get("ansible_ssh_timeout", get("ansible_timeout", ssh.get("connecttimeout")))
     return HostSpec(
         name=name, connection=connection, address=address, port=port, user=user,
         connect_timeout=_seconds(source, name, timeout) if timeout is not None else None,
         known_hosts_file=os.path.expanduser(ssh["userknownhostsfile"])
         if "userknownhostsfile" in ssh else None,
-        jump=ssh.get("proxyjump"),
+        jump=ssh.get("proxyjump"), accept_new=accept_new,
         password=password, become=_flag(get("ansible_become", False)),
         become_user=_text(source, name, "ansible_become_user",
                           get("ansible_become_user", "root")),

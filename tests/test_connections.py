@@ -82,3 +82,35 @@ def test_a_host_with_no_python_says_so() -> None:
     assert reply.result is None
     assert reply.problem.startswith("no Python on the host: none of python3, python, "
                                     "/usr/libexec/platform-python was found")
+
+
+def test_accept_new_trusts_a_first_key_and_refuses_a_changed_one(ctl: Ctl, lab: SshdLab,
+                                                                 tmp_path: Path) -> None:
+    known = ctl.home / ".ssh" / "known_hosts"
+    known.write_text("")
+    h1 = lab.hosts[0]
+    inv = lab.write_inventory(tmp_path / "tofu.yml", [h1], extra={"h1": {
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=accept-new"}})
+    first = ctl("run", "-i", str(inv), "-B", "30", "-P", "0", "--", "true", check_code=0)
+    assert "accept-new: added the host key" in first.stderr
+    recorded = known.read_text().split()
+    real = (h1.workdir / "host_key.pub").read_text().split() if not lab.external else recorded
+    assert recorded[0] == f"[{h1.address}]:{h1.port}" and recorded[1:3] == real[:2]
+    again = ctl("run", "-i", str(inv), "-B", "30", "-P", "0", "--", "true", check_code=0)
+    assert "added the host key" not in again.stderr
+    fake = tmp_path / "fake"
+    import subprocess
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(fake)], check=True)
+    known.write_text(f"[{h1.address}]:{h1.port} " + " ".join(
+        fake.with_suffix(".pub").read_text().split()[:2]) + "\n")
+    changed = ctl("run", "-i", str(inv), "-B", "30", "-P", "0", "--", "true", check_code=4)
+    assert "ssh-keygen -R" in blocks(changed.stdout)["h1"][1]["msg"]
+
+
+def test_ssh_config_options_asyncssh_ignores_are_named_once(ctl: Ctl, lab: SshdLab) -> None:
+    (ctl.home / ".ssh" / "config").write_text(
+        "Host *\n  ControlMaster auto\n  ControlPersist 60s\n  # ProxyCommand in a comment\n")
+    run = ctl("run", "-i", str(ctl.inventory), "-B", "30", "-P", "0", "--", "true",
+              check_code=0)
+    lines = [line for line in run.stderr.splitlines() if "does not apply" in line]
+    assert len(lines) == 1 and "controlmaster, controlpersist" in lines[0]

@@ -33,6 +33,30 @@ KNOWN_HOSTS_FILES = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 _KNOWN: dict[tuple[str, ...], Any] = {}
 
 
+IGNORED_CONFIG = ("controlmaster", "controlpath", "controlpersist", "stricthostkeychecking")
+_WARNED: set[str] = set()
+
+
+def warn_ignored_config() -> None:
+    """Once per process: name the ~/.ssh/config options that asyncssh does not apply (use
+    the inventory's ansible_ssh_common_args for the ones ctl honours)."""
+    if "config" in _WARNED:
+        return
+    _WARNED.add("config")
+    try:
+        with open(os.path.expanduser("~/.ssh/config"), encoding="utf-8",
+                  errors="replace") as f:
+            words = {line.split()[0].lower() for line in f if line.split()
+                     and not line.lstrip().startswith("#")}
+    except OSError:
+        return
+    ignored = sorted(w for w in words if w in IGNORED_CONFIG)
+    if ignored:
+        log.warning("~/.ssh/config sets %s, which ctl's SSH client (asyncssh) does not apply; "
+                    "StrictHostKeyChecking can be set in ansible_ssh_common_args",
+                    ", ".join(ignored))
+
+
 def preloaded_known_hosts() -> Any:
     """The default known_hosts files, parsed once per process and handed to asyncssh as an
     object: given paths (its default), asyncssh re-reads them on every connect, which grows
@@ -113,6 +137,7 @@ class SshTransport:
         self._jump: asyncssh.SSHClientConnection | None = None
 
     def connect_kwargs(self) -> dict[str, Any]:
+        warn_ignored_config()
         spec = self.spec
         timeout = spec.connect_timeout or self.options.connect_timeout
         kwargs: dict[str, Any] = {
@@ -130,6 +155,8 @@ class SshTransport:
             kwargs["password"] = spec.password
         if not (self.options.host_key_checking and spec.host_key_checking):
             kwargs["known_hosts"] = None
+        elif spec.accept_new and not self.known_key():
+            kwargs["known_hosts"] = None  # trust on first use; record() adds the key after
         elif spec.known_hosts_file:
             kwargs["known_hosts"] = known_hosts_from(spec.known_hosts_file)
         else:
@@ -148,11 +175,45 @@ class SshTransport:
             await self.__aexit__(None, None, None)  # the jump connection, if any
             raise
 
+    def known_file(self) -> str:
+        return os.path.expanduser(self.spec.known_hosts_file or KNOWN_HOSTS_FILES[0])
+
+    def known_key(self) -> bool:
+        """Does the known_hosts file hold any key for this host (read fresh: accept-new may
+        have just added one)?"""
+        path = self.known_file()
+        if not os.path.isfile(path):
+            return False
+        try:
+            keys = asyncssh.read_known_hosts(path).match(self.spec.address, self.spec.address,
+                                                         self.spec.port or 22)[0]
+        except (OSError, ValueError):
+            return False
+        return bool(keys)
+
+    def record_new_key(self) -> None:
+        """accept-new: append the key the host just showed, as OpenSSH does."""
+        if self._conn is None:
+            return
+        key = self._conn.get_server_host_key()
+        if key is None:
+            return
+        path = self.known_file()
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        line = f"{host_label(self.spec)} {key.export_public_key('openssh').decode().strip()}\n"
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(line)
+        _KNOWN.clear()
+        log.warning("accept-new: added the host key of %s to %s", host_label(self.spec), path)
+
     async def _connect(self, kwargs: dict[str, Any]) -> SshTransport:
         for attempt in range(self.options.connect_retries + 1):
             try:
                 with ssh_errors(self.spec, "connect"):
                     self._conn = await asyncssh.connect(self.spec.address, **kwargs)
+                if kwargs.get("known_hosts", ()) is None and self.spec.accept_new and \
+                        self.options.host_key_checking and self.spec.host_key_checking:
+                    self.record_new_key()
                 return self
             except HostUnreachable as exc:
                 if attempt == self.options.connect_retries or not dropped(exc.__cause__):
