@@ -69,7 +69,8 @@ ALL_HOSTS = typer.Option(False, "--all-hosts", help="Every host the job was star
                          "the registry (the default without -i).", rich_help_panel=HOSTS)
 FORKS = typer.Option(50, "-f", "--forks", min=1, help="Hosts worked on at once.",
                      rich_help_panel=CONN)
-TIMEOUT = typer.Option(10.0, "-T", "--timeout", help="SSH connect timeout, seconds.",
+TIMEOUT = typer.Option(None, "-T", "--timeout", help="SSH connect timeout, seconds "
+                       "(overrides ansible_ssh_timeout; default 10).",
                        rich_help_panel=CONN)
 USER = typer.Option(None, "-u", "--user", help="Remote user (overrides the inventory).",
                     rich_help_panel=CONN)
@@ -146,14 +147,14 @@ def make_output(one_line: bool = False, as_json: bool = False, tree: str | None 
     return output
 
 
-def make_controller(forks: int, timeout: float, no_host_key_checking: bool,
+def make_controller(forks: int, timeout: float | None, no_host_key_checking: bool,
                     verbose: int, events: Any = None) -> Controller:
     setup_logging(verbose)
     checking = not no_host_key_checking
     if not checking:
         warn("WARNING: host key checking is OFF (--no-host-key-checking): a man in the "
              "middle would not be noticed. Use this only in a lab.")
-    if timeout <= 0:
+    if timeout is not None and timeout <= 0:
         raise OptionError(f"-T/--timeout must be more than 0 seconds, got {timeout:g}")
     return Controller(Registry(), ConnectOptions(timeout, checking), forks, events)
 
@@ -246,7 +247,7 @@ def run(
     output_cap: str = typer.Option("4M", "--output-cap", metavar="SIZE", help="Most output "
                                    "per stream embedded in the final record; the rest stays "
                                    "in the output files (ctl logs)."),
-    forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
+    forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
     ask_become_pass: bool = ASK_BECOME_PASS,
@@ -288,7 +289,7 @@ def poll(
     delay: float = typer.Option(10, "--delay", help="With --wait: seconds between rounds."),
     tail: int = typer.Option(5, "--tail", min=0, help="Last lines of a running job's "
                              "output to show (stdout_tail, stderr_tail)."),
-    forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
+    forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
     ask_become_pass: bool = ASK_BECOME_PASS,
@@ -323,7 +324,7 @@ def cleanup(
     older_than: str | None = typer.Option(
         None, "--older-than", metavar="AGE", help="Instead of one job: erase every finished "
         "job file (ctl's and Ansible's) older than AGE (e.g. 7d) on each host."),
-    forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
+    forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
     ask_become_pass: bool = ASK_BECOME_PASS,
@@ -363,7 +364,7 @@ def kill(
     limit: str | None = LIMIT, extra_vars: List[str] | None = EXTRA_VARS,
     signal_name: str = typer.Option("TERM", "--signal", "-s", help="Signal sent first."),
     grace: float = typer.Option(5, "--grace", help="Seconds before SIGKILL for what is left."),
-    forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
+    forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
     ask_become_pass: bool = ASK_BECOME_PASS,
@@ -392,7 +393,7 @@ def logs(
     host: str | None = typer.Argument(None, help="A host or pattern (default: all)."),
     follow: bool = typer.Option(False, "--follow", "-F", help="Stream until the job ends."),
     inventory: List[str] | None = INVENTORY, extra_vars: List[str] | None = EXTRA_VARS,
-    forks: int = FORKS, timeout: float = TIMEOUT, user: str | None = USER,
+    forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
     ask_become_pass: bool = ASK_BECOME_PASS,
@@ -455,7 +456,7 @@ def jobs(as_json: bool = typer.Option(False, "--json", help="JSON Lines, one job
          show_all: bool = typer.Option(False, "--all", help="Include cleaned-up jobs."),
          refresh: bool = typer.Option(False, "--refresh", help="Poll the listed jobs first."),
          limit: int = typer.Option(50, "-n", help="Show at most N jobs (0: all)."),
-         forks: int = FORKS, timeout: float = TIMEOUT, verbose: int = VERBOSE) -> None:
+         forks: int = FORKS, timeout: float | None = TIMEOUT, verbose: int = VERBOSE) -> None:
     """List the jobs in the registry, newest first, with host counts at the last poll.
 
     Example: ctl jobs --refresh

@@ -30,6 +30,13 @@ def test_run_poll_cleanup_through_a_jump_host(ctl: Ctl, lab: SshdLab, tmp_path: 
     run = ctl("run", "-i", str(inv), "-B", "30", "-P", "1", "--", "echo", "via jump",
               check_code=0)
     assert blocks(run.stdout)[target.name][1]["stdout"] == "via jump"
+    detached = ctl("run", "-i", str(inv), "-B", "30", "-P", "0", "--", "echo", "later",
+                   check_code=0)
+    jid = blocks(detached.stdout)[target.name][1]["ansible_job_id"]
+    polled = ctl("poll", jid, "--wait", "--delay", "0.5", check_code=0)  # jump from registry
+    assert blocks(polled.stdout)[target.name][1]["stdout"] == "later"
+    cleaned = ctl("cleanup", jid, check_code=0)
+    assert blocks(cleaned.stdout)[target.name][1]["erased"].endswith(jid)
     # the jump really carries the connection: a jump that is down makes the host unreachable
     broken = lab.write_inventory(tmp_path / "broken.yml", [target], extra={target.name: {
         "ansible_ssh_common_args": f"-J {jump.user}@{jump.address}:1"}})

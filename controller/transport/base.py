@@ -23,7 +23,7 @@ class ExecResult:
 class ConnectOptions:
     """Run-wide connection options (per-host settings live in HostSpec)."""
 
-    connect_timeout: float = 10.0
+    connect_timeout: float | None = None  # -T: wins over the host's; else the host's, else 10
     host_key_checking: bool = True  # False only when the user says so, and then loudly
     connect_retries: int = 4  # for connections dropped before login (sshd's MaxStartups)
     retry_backoff: float = 0.5  # seconds, doubled each retry, with full jitter

@@ -33,6 +33,7 @@ KNOWN_HOSTS_FILES = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 _KNOWN: dict[tuple[str, ...], Any] = {}
 
 
+DEFAULT_TIMEOUT = 10.0
 IGNORED_CONFIG = ("controlmaster", "controlpath", "controlpersist", "stricthostkeychecking")
 _WARNED: set[str] = set()
 
@@ -139,7 +140,7 @@ class SshTransport:
     def connect_kwargs(self) -> dict[str, Any]:
         warn_ignored_config()
         spec = self.spec
-        timeout = spec.connect_timeout or self.options.connect_timeout
+        timeout = self.options.connect_timeout or spec.connect_timeout or DEFAULT_TIMEOUT
         kwargs: dict[str, Any] = {
             "connect_timeout": timeout,
             "login_timeout": timeout,
