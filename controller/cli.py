@@ -78,6 +78,8 @@ KEY = typer.Option(None, "--private-key", help="Private key file (overrides the 
                    rich_help_panel=CONN)
 BECOME = typer.Option(False, "-b", "--become", help="Run the job as another user (sudo).",
                       rich_help_panel=CONN)
+BECOME_METHOD = typer.Option("sudo", "--become-method", metavar="METHOD",
+                             help="How to become (sudo).", rich_help_panel=CONN)
 BECOME_USER = typer.Option(None, "--become-user", metavar="USER", help="The user to become "
                            "(default root).", rich_help_panel=CONN)
 ASK_BECOME_PASS = typer.Option(False, "-K", "--ask-become-pass", help="Prompt for the sudo "
@@ -165,8 +167,10 @@ def warn(message: str) -> None:
 
 def overrides(user: str | None, key: str | None, become: bool = False,
               become_user: str | None = None, ask_pass: bool = False,
-              password_file: str | None = None) -> dict[str, Any]:
+              password_file: str | None = None, method: str = "sudo") -> dict[str, Any]:
     """Command-line connection settings, which win over the inventory's."""
+    if method != "sudo":
+        raise OptionError(f"--become-method {method!r} is not supported (use sudo)")
     if key is not None and not os.path.isfile(os.path.expanduser(key)):
         raise OptionError(f"--private-key {key}: no such file")
     password = None
@@ -250,6 +254,7 @@ def run(
     forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
+    become_method: str = BECOME_METHOD,
     ask_become_pass: bool = ASK_BECOME_PASS,
     become_password_file: str | None = BECOME_PASSWORD_FILE,
     one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
@@ -270,7 +275,7 @@ def run(
     output = make_output(one_line, as_json, tree, group, quiet_launch=poll > 0)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
-                      become_password_file)
+                      become_password_file, become_method)
     targets = Targets.from_inventory(inventory, limit, extra,
                                      parse_extra_vars(extra_vars or []))
     jid, results = execute(output, controller.run(targets, job))
@@ -292,6 +297,7 @@ def poll(
     forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
+    become_method: str = BECOME_METHOD,
     ask_become_pass: bool = ASK_BECOME_PASS,
     become_password_file: str | None = BECOME_PASSWORD_FILE,
     one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
@@ -304,7 +310,7 @@ def poll(
     output = make_output(one_line, as_json, tree, group)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
-                      become_password_file)
+                      become_password_file, become_method)
     targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra,
                            extra_vars)
     results = execute(output, controller.poll(jid, targets, wait=wait, retries=retries,
@@ -327,6 +333,7 @@ def cleanup(
     forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
+    become_method: str = BECOME_METHOD,
     ask_become_pass: bool = ASK_BECOME_PASS,
     become_password_file: str | None = BECOME_PASSWORD_FILE,
     one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
@@ -339,7 +346,7 @@ def cleanup(
     output = make_output(one_line, as_json, tree, group)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
-                      become_password_file)
+                      become_password_file, become_method)
     if older_than is not None:
         if jid is not None:
             raise OptionError("give either a jid or --older-than, not both")
@@ -367,6 +374,7 @@ def kill(
     forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
+    become_method: str = BECOME_METHOD,
     ask_become_pass: bool = ASK_BECOME_PASS,
     become_password_file: str | None = BECOME_PASSWORD_FILE,
     one_line: bool = ONE_LINE, as_json: bool = AS_JSON, tree: str | None = TREE,
@@ -379,7 +387,7 @@ def kill(
     output = make_output(one_line, as_json, tree, group)
     controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
-                      become_password_file)
+                      become_password_file, become_method)
     parse_signal(signal_name)
     targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra,
                            extra_vars)
@@ -396,6 +404,7 @@ def logs(
     forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
+    become_method: str = BECOME_METHOD,
     ask_become_pass: bool = ASK_BECOME_PASS,
     become_password_file: str | None = BECOME_PASSWORD_FILE,
     verbose: int = VERBOSE,
@@ -407,7 +416,7 @@ def logs(
     """
     controller = make_controller(forks, timeout, no_host_key_checking, verbose)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
-                      become_password_file)
+                      become_password_file, become_method)
     targets = pick_targets(controller, jid, inventory, host, False, extra,
                            extra_vars)
 
