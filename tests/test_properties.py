@@ -32,6 +32,8 @@ def call(argv: list[str], home: Path) -> tuple[int, str]:
     out = io.StringIO()
     old = dict(os.environ)
     os.environ.update(CTL_HOME=str(home), HOME=str(home), NO_COLOR="1")
+    cwd = os.getcwd()
+    os.chdir(home)  # -t DIR and friends create files relative to here: keep them in the tmp
     try:
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
             try:
@@ -40,6 +42,7 @@ def call(argv: list[str], home: Path) -> tuple[int, str]:
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
     finally:
+        os.chdir(cwd)
         os.environ.clear()
         os.environ.update(old)
     return code, err.getvalue()
