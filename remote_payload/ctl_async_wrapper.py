@@ -573,12 +573,16 @@ def op_launch(request, paths):
 
 # --- status, cleanup, kill ------------------------------------------------------------------
 
+def not_found(jid, paths):
+    return {"failed": True, "msg": "could not find job", "ansible_job_id": jid,
+            "started": 1, "finished": 1, "results_file": paths["job"]}
+
+
 def op_status(request, paths):
     jid = request["jid"]
     record, problem = read_record(paths)
     if problem == "missing":
-        return {"failed": True, "msg": "could not find job", "ansible_job_id": jid,
-                "started": 1, "finished": 1, "results_file": paths["job"]}
+        return not_found(jid, paths)
     if problem:
         return {"failed": True, "unreadable": True, "ansible_job_id": jid, "started": 1,
                 "finished": 1, "results_file": paths["job"],
@@ -619,11 +623,6 @@ def op_cleanup(request, paths):
     remove_files(paths)
     return {"ansible_job_id": jid, "changed": False, "erased": paths["job"],
             "finished": 0, "started": 0}
-
-
-def not_found(jid, paths):
-    return {"failed": True, "msg": "could not find job", "ansible_job_id": jid,
-            "started": 1, "finished": 1, "results_file": paths["job"]}
 
 
 def op_kill(request, paths):
