@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import random
@@ -38,19 +39,25 @@ IGNORED_CONFIG = ("controlmaster", "controlpath", "controlpersist", "stricthostk
 _WARNED: set[str] = set()
 
 
+@functools.lru_cache(maxsize=1)
+def ssh_config_text() -> str:
+    """~/.ssh/config, read once per process (it was read on every connect)."""
+    try:
+        with open(os.path.expanduser("~/.ssh/config"), encoding="utf-8",
+                  errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
 def warn_ignored_config() -> None:
     """Once per process: name the ~/.ssh/config options that asyncssh does not apply (use
     the inventory's ansible_ssh_common_args for the ones ctl honours)."""
     if "config" in _WARNED:
         return
     _WARNED.add("config")
-    try:
-        with open(os.path.expanduser("~/.ssh/config"), encoding="utf-8",
-                  errors="replace") as f:
-            words = {line.split()[0].lower() for line in f if line.split()
-                     and not line.lstrip().startswith("#")}
-    except OSError:
-        return
+    words = {line.split()[0].lower() for line in ssh_config_text().splitlines()
+             if line.split() and not line.lstrip().startswith("#")}
     ignored = sorted(w for w in words if w in IGNORED_CONFIG)
     if ignored:
         log.warning("~/.ssh/config sets %s, which ctl's SSH client (asyncssh) does not apply; "
@@ -63,13 +70,8 @@ def preloaded_known_hosts() -> Any:
     object: given paths (its default), asyncssh re-reads them on every connect, which grows
     as hosts x lines. None (asyncssh's default handling) when ~/.ssh/config names its own
     known_hosts files, so that setting keeps working."""
-    config = os.path.expanduser("~/.ssh/config")
-    try:
-        with open(config, encoding="utf-8", errors="replace") as f:
-            if "knownhostsfile" in f.read().lower():
-                return None
-    except OSError:
-        pass
+    if "knownhostsfile" in ssh_config_text().lower():
+        return None
     files = tuple(p for p in map(os.path.expanduser, KNOWN_HOSTS_FILES) if os.path.isfile(p))
     if files not in _KNOWN:
         try:
