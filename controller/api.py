@@ -304,11 +304,8 @@ class Controller:
                                                  "async_dir": spec.async_dir}, retry=True)
                 return HostResult.from_data(spec.name, data)
 
-            results = []
-            async for result in fan_out(targets.specs, sweep):
-                self.events.result("gc", result)
-                results.append(result)
-            return results
+            return await self._collect(None, "gc", fan_out(targets.specs, sweep),
+                                       lambda result: SKIP)
 
     def known_hosts(self) -> Targets:
         """Every distinct host (address, port, user, async dir) of every registered job."""
@@ -328,12 +325,14 @@ class Controller:
             return {}
         return {row.host: row.state for row in self.registry.hosts(jid)}
 
-    async def _collect(self, jid: str, op: str, results: Any, state_of: Any) -> list[HostResult]:
-        """Drain a fan-out: tell the front end, and record in the registry in batches."""
+    async def _collect(self, jid: str | None, op: str, results: Any, state_of: Any
+                       ) -> list[HostResult]:
+        """Drain a fan-out: tell the front end, and record in the registry in batches (a
+        registered ``jid`` only; ``None`` records nothing)."""
         collected: list[HostResult] = []
         pending: list[tuple[HostResult, str | None]] = []
         last_flush = time.monotonic()
-        registered = self.registry.find_job(jid) is not None
+        recorded = jid if jid is not None and self.registry.find_job(jid) is not None else None
         try:
             async for result in results:
                 collected.append(result)
@@ -341,12 +340,12 @@ class Controller:
                 state = state_of(result)
                 if state != SKIP:
                     pending.append((result, state))
-                if registered and (len(pending) >= 100 or time.monotonic() - last_flush > 0.5):
-                    self.registry.record(jid, pending)
+                if recorded and (len(pending) >= 100 or time.monotonic() - last_flush > 0.5):
+                    self.registry.record(recorded, pending)
                     pending, last_flush = [], time.monotonic()
         finally:  # interrupted or not, what we heard is recorded
-            if registered:
-                self.registry.record(jid, pending)
+            if recorded:
+                self.registry.record(recorded, pending)
         return collected
 
     async def _watch(self, session: Session, jid: str, specs: list[HostSpec], interval: float,
@@ -358,6 +357,7 @@ class Controller:
         pending = {s.name: s for s in specs}
         final: dict[str, HostResult] = {}
         status = self._status_op(session, jid, states or {})
+        registered = self.registry.find_job(jid) is not None  # once, not every round
         first = True
         while pending:
             if not (first and first_check_now):
@@ -386,7 +386,7 @@ class Controller:
                                 else None))
                 self.events.result("poll", result)
                 del pending[result.host]
-            if self.registry.find_job(jid) is not None:
+            if registered:
                 self.registry.record(jid, updates)
         return [final[s.name] for s in specs]
 
