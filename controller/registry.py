@@ -169,6 +169,8 @@ COUNT_KEYS = ("running", "ok", "failed", "unreachable", "lost")
 
 
 def outcome(row: HostRow) -> str:
+    if row.state == "erased":  # cleaned up: its last result is the erase, not the job's
+        return "erased"
     last = row.last
     status = last.get("status")
     if last.get("lost"):

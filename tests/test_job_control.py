@@ -155,6 +155,9 @@ def test_jobs_and_show_list_the_registry(ctl: Ctl, lab: SshdLab) -> None:
     ctl("cleanup", jid, check_code=0)
     assert jid not in ctl("jobs").stdout
     assert jid in ctl("jobs", "--all").stdout
+    after = [json.loads(line) for line in ctl("jobs", "--all", "--json").stdout.splitlines()]
+    counts = next(j["hosts"] for j in after if j["jid"] == jid)
+    assert counts["erased"] == 2 and counts["running"] == 0
 
 
 def test_bad_input_for_job_control(ctl: Ctl, lab: SshdLab) -> None:
