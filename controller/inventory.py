@@ -259,6 +259,7 @@ def load_inventory(sources: Iterable[str], env: Mapping[str, str] | None = None,
                for h in g.hosts}
     ungrouped = inv.group("ungrouped")
     ungrouped.hosts = [h for h in inv.host_vars if h not in grouped]
+    Reader(inv, "inventory").link("all", "ungrouped")  # as Ansible: all's implicit child
     depths = _depths(inv)
     for host in inv.host_vars:
         hostvars = merged_vars(inv, host, depths)

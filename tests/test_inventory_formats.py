@@ -188,3 +188,14 @@ def test_ctl_inventory_list_graph_and_host(rich: Path) -> None:
     assert "hunter2" not in json.dumps(host)
     missing = run_ctl("inventory", "-i", str(rich), "--host", "nope")
     assert missing.returncode == 5 and "'nope'" in missing.stderr
+
+
+def test_graph_of_a_flat_inventory_matches_ansible(tmp_path: Path) -> None:
+    flat = tmp_path / "flat.yml"
+    flat.write_text("all:\n  hosts:\n    box1:\n    box2:\n")
+    ours = run_ctl("inventory", "-i", str(flat), "--graph").stdout.split()
+    theirs = subprocess.run([ANSIBLE_INVENTORY or "ansible-inventory", "-i", str(flat),
+                             "--graph"], capture_output=True, text=True,
+                            env=dict(os.environ, LC_ALL="C.UTF-8")).stdout.split()
+    assert ours == theirs
+    assert "|--box1" in ours and "|--@ungrouped:" in ours
