@@ -94,14 +94,20 @@ def remote_command(interpreter: str, become_user: str | None = None) -> str:
     code = base64.b64encode(BOOTSTRAP.encode("ascii")).decode("ascii")
     words = [shlex.quote(w) for w in shlex.split(interpreter)] or ["python3"]
     snippet = f'import base64;exec(base64.b64decode("{code}"))'
-    sudo = ["sudo", "-S", "-H", "-p", "''", "-u", shlex.quote(become_user), "--"] \
-        if become_user else []
+    sudo = sudo_words(become_user)
     if interpreter == "auto":  # Ansible's discovery order, in one exec
         script = ("for p in " + " ".join(DISCOVERY) + "; do if command -v \"$p\" >/dev/null "
                   "2>&1; then exec \"$p\" -c \"$0\"; fi; done; echo " + NO_PYTHON + " >&2; "
                   "exit 127")
         return " ".join(sudo + ["/bin/sh", "-c", shlex.quote(script), shlex.quote(snippet)])
     return " ".join(sudo + words + ["-c", shlex.quote(snippet)])
+
+
+def sudo_words(become_user: str | None) -> list[str]:
+    """``sudo -S -u USER --`` (quoted) when becoming: the password, if any, is stdin's first
+    line, which is why every remote call sends one then."""
+    return ["sudo", "-S", "-H", "-p", "''", "-u", shlex.quote(become_user), "--"] \
+        if become_user else []
 
 
 def encode_request(request: dict[str, Any], with_wrapper: bool,

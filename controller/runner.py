@@ -11,7 +11,7 @@ import contextvars
 import logging
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
-from . import payload
+from . import fastpath, payload
 from .errors import HostError, HostFailed, HostUnreachable
 from .hosts import HostSpec
 from .results import HostResult
@@ -75,6 +75,12 @@ class Session:
 
     async def _exec(self, transport: Transport, spec: HostSpec, request: dict[str, Any]
                     ) -> dict[str, Any]:
+        if fastpath.applies(spec, request):  # no Python start on the host when a read will do
+            result = await fastpath.call(transport, spec, request)
+            if result is not None:
+                return result
+            log.debug("%s: the shell read did not settle it; asking the wrapper",
+                      request.get("op"))
         command = payload.remote_command(spec.python, spec.become_user if spec.become else None)
         for with_wrapper in (False, True):
             log.debug("%s%s", request.get("op"), " (pushing the wrapper)" if with_wrapper else "")

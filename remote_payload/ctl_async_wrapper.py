@@ -29,6 +29,7 @@ import time
 # (subprocess alone costs ~11 ms, hence the small fork/exec in Job below).
 
 VERSION = 1
+RUNNING_PREFIX = '{"ctl": {"wrapper_pid": '  # how every running record of ctl's begins
 JID_RE = re.compile(r"^j?[0-9]{1,12}\.[0-9]{1,10}\Z")
 DEFAULT_OUTPUT_CAP = 4 * 1024 * 1024
 KILL_GRACE = 3.0
@@ -56,9 +57,9 @@ def job_paths(async_dir, jid):
             "stderr": base + ".stderr", "kill": base + ".kill"}
 
 
-def write_record(paths, record):
+def write_record(paths, record, sort_keys=True):
     """Atomically replace the job file: <jid>.tmp, fsync, rename, fsync the directory."""
-    data = json.dumps(record, sort_keys=True).encode("utf-8", "surrogateescape")
+    data = json.dumps(record, sort_keys=sort_keys).encode("utf-8", "surrogateescape")
     fd = os.open(paths["tmp"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         view = memoryview(data)
@@ -82,7 +83,7 @@ def write_record(paths, record):
 
 
 def read_record(paths):
-    """(record or None, problem): problem is 'missing', 'unreadable' or None."""
+    """(record or None, problem): problem is 'missing', 'unreadable: ...' or None."""
     try:
         with open(paths["job"], "rb") as f:
             raw = f.read()
@@ -90,6 +91,12 @@ def read_record(paths):
         if exc.errno == errno.ENOENT:
             return None, "missing"
         return None, "unreadable: %s" % exc
+    return parse_record(raw)
+
+
+def parse_record(raw):
+    """A job file's bytes as (record or None, problem); the controller parses the bytes a
+    shell read sent it with this same function."""
     try:
         record = json.loads(raw.decode("utf-8"))
     except ValueError:
@@ -114,6 +121,11 @@ def proc_stat(pid):
             stat = f.read()
     except (IOError, OSError):
         return None
+    return stat_fields(stat)
+
+
+def stat_fields(stat):
+    """/proc/<pid>/stat's fields after the command name (which may hold spaces)."""
     return stat[stat.rindex(b")") + 2:].split()
 
 
@@ -141,20 +153,37 @@ def is_running(record):
     return "started" in record and not record.get("finished")
 
 
-def lost_reason(record):
+class HostFacts(object):
+    """What lost_reason asks of the host, probed here. The controller's shell status read
+    (controller/fastpath.py) answers the same questions from the facts it was sent."""
+
+    def boot_id(self):
+        return boot_id()
+
+    def alive(self, pid):
+        return pid_alive(pid)
+
+    def start(self, pid):
+        return proc_start(pid)
+
+
+LOCAL = HostFacts()
+
+
+def lost_reason(record, facts=LOCAL):
     """Why a record that says running has no live wrapper behind it, or None if it may live."""
     info = record.get("ctl")
     if not isinstance(info, dict) or not info.get("wrapper_pid"):
         return None  # not ctl's record (Ansible's): we cannot tell
     pid = int(info["wrapper_pid"])
     recorded_boot = info.get("boot_id")
-    current_boot = boot_id()
+    current_boot = facts.boot_id()
     if recorded_boot and current_boot and recorded_boot != current_boot:
         return "the host rebooted since the job started (boot id changed)"
-    if not pid_alive(pid):
+    if not facts.alive(pid):
         return "its wrapper (pid %d) is gone" % pid
     started = info.get("wrapper_start")
-    if started is not None and proc_start(pid) not in (None, started):
+    if started is not None and facts.start(pid) not in (None, started):
         return "its wrapper (pid %d) is gone; the pid now belongs to another process" % pid
     return None
 
@@ -169,7 +198,11 @@ def tail(path, cap):
             data = f.read(cap)
     except (IOError, OSError):
         return "", False
-    truncated = size > cap
+    return clip_tail(data, size > cap)
+
+
+def clip_tail(data, truncated):
+    """(text, truncated) of a file's last bytes: a cut first line is dropped."""
     if truncated:
         data = data[data.find(b"\n") + 1:] if b"\n" in data else data
     return data.decode("utf-8", "replace").rstrip("\r\n"), truncated
@@ -299,13 +332,15 @@ def supervise(request, paths, notify_fd):
         notify(notify_fd, {"started": 0, "failed": True, "msg": str(exc), "record": record})
         return
     me = os.getpid()
-    running = {"started": 1, "finished": 0, "ansible_job_id": jid,
-               "ctl": {"version": VERSION, "wrapper_pid": me, "wrapper_start": proc_start(me),
-                       "boot_id": boot_id(), "job_pid": proc.pid, "job_pgid": proc.pid,
-                       "cmd": cmd, "start": str(start), "timeout": request["timeout"],
-                       "stdout_file": paths["stdout"], "stderr_file": paths["stderr"]}}
+    # In this order (RUNNING_PREFIX): a shell status read finds the pid in the first bytes
+    # (dicts keep this order from CPython 3.6 on)
+    info = {"wrapper_pid": me, "wrapper_start": proc_start(me), "boot_id": boot_id(),
+            "version": VERSION, "job_pid": proc.pid, "job_pgid": proc.pid, "cmd": cmd,
+            "start": str(start), "timeout": request["timeout"],
+            "stdout_file": paths["stdout"], "stderr_file": paths["stderr"]}
+    running = {"ctl": info, "started": 1, "finished": 0, "ansible_job_id": jid}
     try:
-        write_record(paths, running)
+        write_record(paths, running, sort_keys=False)
     except OSError as exc:
         terminate(proc, signal.SIGKILL, 0)
         notify(notify_fd, {"started": 0, "failed": True,
@@ -579,35 +614,48 @@ def not_found(jid, paths):
 
 
 def op_status(request, paths):
-    jid = request["jid"]
     record, problem = read_record(paths)
+    result = status_result(request["jid"], paths["job"], record, problem)
+    tail_lines = int(request.get("tail_lines") or 0)
+    if tail_lines and not result.get("finished"):
+        result.update(running_output(paths, tail_lines))
+    return result
+
+
+def status_result(jid, job_file, record, problem, facts=LOCAL):
+    """A job's status in the shape of Ansible's async_status, from its record (or the
+    problem reading it) and the host's liveness facts."""
     if problem == "missing":
-        return not_found(jid, paths)
+        return not_found(jid, {"job": job_file})
     if problem:
         return {"failed": True, "unreadable": True, "ansible_job_id": jid, "started": 1,
-                "finished": 1, "results_file": paths["job"],
-                "msg": "job file %s is %s" % (paths["job"], problem)}
+                "finished": 1, "results_file": job_file,
+                "msg": "job file %s is %s" % (job_file, problem)}
     result = dict((k, v) for k, v in record.items() if k != "ctl")  # bookkeeping, not news
     result["ansible_job_id"] = jid
-    result["results_file"] = paths["job"]
+    result["results_file"] = job_file
     if is_running(record):
-        reason = lost_reason(record)
+        reason = lost_reason(record, facts)
         if reason:
             result.update(finished=1, failed=True, lost=True,
                           msg="job lost: %s, but its record still says running" % reason)
         else:
             result.update(started=1, finished=0)
-            tail_lines = int(request.get("tail_lines") or 0)
-            if tail_lines:
-                result.update(running_output(paths, tail_lines))
         return result
     result.update(started=1, finished=1)
     return with_lines(result)
 
 
+TAIL_WINDOW = 64 * 1024  # poll --tail looks for its lines in the last 64 KiB of each stream
+
+
 def running_output(paths, lines):
-    out, _ = tail(paths["stdout"], 64 * 1024)
-    err, _ = tail(paths["stderr"], 64 * 1024)
+    out, _ = tail(paths["stdout"], TAIL_WINDOW)
+    err, _ = tail(paths["stderr"], TAIL_WINDOW)
+    return tail_fields(out, err, lines)
+
+
+def tail_fields(out, err, lines):
     return {"stdout_tail": out.splitlines()[-lines:], "stderr_tail": err.splitlines()[-lines:]}
 
 
@@ -615,14 +663,22 @@ def op_cleanup(request, paths):
     jid = request["jid"]
     record, problem = read_record(paths)
     if problem == "missing":
-        return {"ansible_job_id": jid, "changed": False, "missing": True,
-                "msg": "could not find job; nothing to erase at %s" % paths["job"]}
+        return cleanup_result(jid, paths["job"], erased=False)
     if record is not None and is_running(record) and not lost_reason(record):
         return {"failed": True, "ansible_job_id": jid, "running": True,
                 "msg": "job %s is still running; not erased (wait for it to finish)" % jid}
     remove_files(paths)
-    return {"ansible_job_id": jid, "changed": False, "erased": paths["job"],
-            "finished": 0, "started": 0}
+    return cleanup_result(jid, paths["job"], erased=True)
+
+
+def cleanup_result(jid, job_file, erased):
+    """What a cleanup that erased the files (or found none) answers, here or from the
+    controller's shell cleanup."""
+    if not erased:
+        return {"ansible_job_id": jid, "changed": False, "missing": True,
+                "msg": "could not find job; nothing to erase at %s" % job_file}
+    return {"ansible_job_id": jid, "changed": False, "erased": job_file, "finished": 0,
+            "started": 0}
 
 
 def op_kill(request, paths):
