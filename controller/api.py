@@ -140,14 +140,16 @@ NEVER_STARTED = {
 
 class Controller:
     def __init__(self, registry: Registry | None = None, options: ConnectOptions | None = None,
-                 forks: int = 50, events: Events | None = None) -> None:
+                 forks: int = 50, events: Events | None = None, workers: int | None = None
+                 ) -> None:
         self.registry = registry or Registry()
         self.options = options or ConnectOptions()
         self.forks = forks
+        self.workers = workers  # processes a one-shot operation is sharded over (None: auto)
         self.events: Events = events or NoEvents()
 
     def session(self, keep_open: bool = False) -> Session:
-        return Session(self.options, self.forks, keep_open)
+        return Session(self.options, self.forks, keep_open, self.workers)
 
     # --- targets -----------------------------------------------------------------------
 
@@ -178,8 +180,8 @@ class Controller:
                 data = await session.call(spec, dict(request, async_dir=spec.async_dir))
                 return HostResult.from_data(spec.name, data)
 
-            launched = await self._collect(jid, "launch", fan_out(targets.specs, launch),
-                                           _launch_state)
+            launched = await self._collect(jid, "launch", session.fan_out(
+                targets.specs, launch), _launch_state)
             if job.poll == 0:
                 return jid, launched
             running = [s for s in targets.specs
@@ -207,7 +209,7 @@ class Controller:
         self.events.begin("poll", jid, len(targets.specs))
         async with self.session(keep_open=wait) as session:
             if not wait:
-                return await self._collect(jid, "poll", fan_out(
+                return await self._collect(jid, "poll", session.fan_out(
                     targets.specs, self._status_op(session, jid, states, tail_lines)),
                     lambda result: None)
             rounds = {"n": 0}
@@ -251,8 +253,8 @@ class Controller:
                     data = await session.call(spec, request, retry=True)
                 return HostResult.from_data(spec.name, data)
 
-            results = await self._collect(jid, "cleanup", fan_out(targets.specs, erase),
-                                          _cleanup_state)
+            results = await self._collect(jid, "cleanup", session.fan_out(
+                targets.specs, erase), _cleanup_state)
         if registered and all(r.status in (Status.OK, Status.CHANGED) for r in results) \
                 and len(results) == len(self.registry.hosts(jid)):
             self.registry.set_job_state(jid, "cleaned")
@@ -278,7 +280,7 @@ class Controller:
                     return HostResult(spec.name, Status.CHANGED, data)
                 return HostResult.from_data(spec.name, data)
 
-            return await self._collect(jid, "kill", fan_out(targets.specs, stop),
+            return await self._collect(jid, "kill", session.fan_out(targets.specs, stop),
                                        lambda result: None if result.data.get("killed")
                                        else SKIP)
 
@@ -304,7 +306,7 @@ class Controller:
                                                  "async_dir": spec.async_dir}, retry=True)
                 return HostResult.from_data(spec.name, data)
 
-            return await self._collect(None, "gc", fan_out(targets.specs, sweep),
+            return await self._collect(None, "gc", session.fan_out(targets.specs, sweep),
                                        lambda result: SKIP)
 
     def known_hosts(self) -> Targets:

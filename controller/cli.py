@@ -46,7 +46,7 @@ from .render import (
     job_table,
 )
 from .results import HostResult, Status, exit_code
-from .runner import LOG_CONTEXT
+from .runner import LOG_CONTEXT, SHARD_FROM
 from .transport import ConnectOptions
 from .units import parse_duration, parse_extra_vars, parse_signal, parse_size
 
@@ -69,6 +69,9 @@ ALL_HOSTS = typer.Option(False, "--all-hosts", help="Every host the job was star
                          "the registry (the default without -i).", rich_help_panel=HOSTS)
 FORKS = typer.Option(50, "-f", "--forks", min=1, help="Hosts worked on at once.",
                      rich_help_panel=CONN)
+WORKERS = typer.Option(None, "--workers", min=1, help="Processes a launch, poll, cleanup or "
+                       "kill is sharded over (default: the number of cores, once there are "
+                       f"{SHARD_FROM} hosts or more).", rich_help_panel=CONN)
 TIMEOUT = typer.Option(None, "-T", "--timeout", help="SSH connect timeout, seconds "
                        "(overrides ansible_ssh_timeout; default 10).",
                        rich_help_panel=CONN)
@@ -149,8 +152,8 @@ def make_output(one_line: bool = False, as_json: bool = False, tree: str | None 
     return output
 
 
-def make_controller(forks: int, timeout: float | None, no_host_key_checking: bool,
-                    verbose: int, events: Any = None) -> Controller:
+def make_controller(forks: int, workers: int | None, timeout: float | None,
+                    no_host_key_checking: bool, verbose: int, events: Any = None) -> Controller:
     setup_logging(verbose)
     checking = not no_host_key_checking
     if not checking:
@@ -158,7 +161,7 @@ def make_controller(forks: int, timeout: float | None, no_host_key_checking: boo
              "middle would not be noticed. Use this only in a lab.")
     if timeout is not None and timeout <= 0:
         raise OptionError(f"-T/--timeout must be more than 0 seconds, got {timeout:g}")
-    return Controller(Registry(), ConnectOptions(timeout, checking), forks, events)
+    return Controller(Registry(), ConnectOptions(timeout, checking), forks, events, workers)
 
 
 def warn(message: str) -> None:
@@ -251,7 +254,8 @@ def run(
     output_cap: str = typer.Option("4M", "--output-cap", metavar="SIZE", help="Most output "
                                    "per stream embedded in the final record; the rest stays "
                                    "in the output files (ctl logs)."),
-    forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
+    forks: int = FORKS, workers: int | None = WORKERS, timeout: float | None = TIMEOUT,
+    user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
     become_method: str = BECOME_METHOD,
@@ -273,7 +277,7 @@ def run(
               cleanup_after=parse_duration(cleanup_after, "--cleanup-after")
               if cleanup_after is not None else None)
     output = make_output(one_line, as_json, tree, group, quiet_launch=poll > 0)
-    controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
+    controller = make_controller(forks, workers, timeout, no_host_key_checking, verbose, output)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
                       become_password_file, become_method)
     targets = Targets.from_inventory(inventory, limit, extra,
@@ -294,7 +298,8 @@ def poll(
     delay: float = typer.Option(10, "--delay", help="With --wait: seconds between rounds."),
     tail: int = typer.Option(5, "--tail", min=0, help="Last lines of a running job's "
                              "output to show (stdout_tail, stderr_tail)."),
-    forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
+    forks: int = FORKS, workers: int | None = WORKERS, timeout: float | None = TIMEOUT,
+    user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
     become_method: str = BECOME_METHOD,
@@ -308,7 +313,7 @@ def poll(
     Example: ctl poll j445703768934.50473 --all-hosts
     """
     output = make_output(one_line, as_json, tree, group)
-    controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
+    controller = make_controller(forks, workers, timeout, no_host_key_checking, verbose, output)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
                       become_password_file, become_method)
     targets = pick_targets(controller, jid, inventory, limit, all_hosts, extra,
@@ -330,7 +335,8 @@ def cleanup(
     older_than: str | None = typer.Option(
         None, "--older-than", metavar="AGE", help="Instead of one job: erase every finished "
         "job file (ctl's and Ansible's) older than AGE (e.g. 7d) on each host."),
-    forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
+    forks: int = FORKS, workers: int | None = WORKERS, timeout: float | None = TIMEOUT,
+    user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
     become_method: str = BECOME_METHOD,
@@ -344,7 +350,7 @@ def cleanup(
     Examples: ctl cleanup j445703768934.50473 | ctl cleanup --older-than 7d -i hosts.yml
     """
     output = make_output(one_line, as_json, tree, group)
-    controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
+    controller = make_controller(forks, workers, timeout, no_host_key_checking, verbose, output)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
                       become_password_file, become_method)
     if older_than is not None:
@@ -371,7 +377,8 @@ def kill(
     limit: str | None = LIMIT, extra_vars: List[str] | None = EXTRA_VARS,
     signal_name: str = typer.Option("TERM", "--signal", "-s", help="Signal sent first."),
     grace: float = typer.Option(5, "--grace", help="Seconds before SIGKILL for what is left."),
-    forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
+    forks: int = FORKS, workers: int | None = WORKERS, timeout: float | None = TIMEOUT,
+    user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
     become_method: str = BECOME_METHOD,
@@ -385,7 +392,7 @@ def kill(
     Example: ctl kill j445703768934.50473 --signal INT --grace 10
     """
     output = make_output(one_line, as_json, tree, group)
-    controller = make_controller(forks, timeout, no_host_key_checking, verbose, output)
+    controller = make_controller(forks, workers, timeout, no_host_key_checking, verbose, output)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
                       become_password_file, become_method)
     parse_signal(signal_name)
@@ -401,7 +408,8 @@ def logs(
     host: str | None = typer.Argument(None, help="A host or pattern (default: all)."),
     follow: bool = typer.Option(False, "--follow", "-F", help="Stream until the job ends."),
     inventory: List[str] | None = INVENTORY, extra_vars: List[str] | None = EXTRA_VARS,
-    forks: int = FORKS, timeout: float | None = TIMEOUT, user: str | None = USER,
+    forks: int = FORKS, workers: int | None = WORKERS, timeout: float | None = TIMEOUT,
+    user: str | None = USER,
     private_key: str | None = KEY, no_host_key_checking: bool = NO_HOST_KEY_CHECKING,
     become: bool = BECOME, become_user: str | None = BECOME_USER,
     become_method: str = BECOME_METHOD,
@@ -414,7 +422,7 @@ def logs(
 
     Example: ctl logs j445703768934.50473 web01 --follow
     """
-    controller = make_controller(forks, timeout, no_host_key_checking, verbose)
+    controller = make_controller(forks, workers, timeout, no_host_key_checking, verbose)
     extra = overrides(user, private_key, become, become_user, ask_become_pass,
                       become_password_file, become_method)
     targets = pick_targets(controller, jid, inventory, host, False, extra,
@@ -465,12 +473,13 @@ def jobs(as_json: bool = typer.Option(False, "--json", help="JSON Lines, one job
          show_all: bool = typer.Option(False, "--all", help="Include cleaned-up jobs."),
          refresh: bool = typer.Option(False, "--refresh", help="Poll the listed jobs first."),
          limit: int = typer.Option(50, "-n", help="Show at most N jobs (0: all)."),
-         forks: int = FORKS, timeout: float | None = TIMEOUT, verbose: int = VERBOSE) -> None:
+         forks: int = FORKS, workers: int | None = WORKERS, timeout: float | None = TIMEOUT,
+         verbose: int = VERBOSE) -> None:
     """List the jobs in the registry, newest first, with host counts at the last poll.
 
     Example: ctl jobs --refresh
     """
-    controller = make_controller(forks, timeout, False, verbose)
+    controller = make_controller(forks, workers, timeout, False, verbose)
     registry = controller.registry
     rows = [j for j in registry.jobs() if show_all or j.state != "cleaned"][:limit or None]
     if refresh:

@@ -14,6 +14,7 @@ error, an old record layout, a ``~user`` or relative async dir) answers
 
 from __future__ import annotations
 
+import json
 import posixpath
 import secrets
 import shlex
@@ -26,15 +27,14 @@ from .hosts import HostSpec
 from .transport import Transport
 
 MARK = b"CTL-FAST"
+LAUNCH_REQUEST_MAX = 64 * 1024
 
 # Sections are framed by a random token chosen per call (the job cannot know it): output
 # files hold any bytes. Liveness facts are read before the record, so a wrapper that is gone
 # while its record still says running was gone before that record was read: truly lost.
 _STATUS = """\
 d=%(dir)s; f="$d"/%(jid)s
-s() { printf '\\n%(token)s %%s\\n' "$1"; }
-printf CTL-FAST; s dir; printf '%%s' "$d"
-if [ ! -e "$f" ]; then s missing; exit 0; fi
+%(head)sif [ ! -e "$f" ]; then s missing; exit 0; fi
 h=$(head -c 64 -- "$f" 2>/dev/null)
 case $h in
 %(prefix)s[0-9]*)
@@ -54,14 +54,52 @@ s record; exec cat -- "$f"
 # quotes inside strings, so only a real key matches). grep's 1 means none: erase.
 _CLEANUP = """\
 d=%(dir)s; f="$d"/%(jid)s
-s() { printf '\\n%(token)s %%s\\n' "$1"; }
-printf CTL-FAST; s dir; printf '%%s' "$d"
-if [ ! -e "$f" ]; then s missing; exit 0; fi
+%(head)sif [ ! -e "$f" ]; then s missing; exit 0; fi
 grep -q '"started"[[:space:]]*:' "$f" 2>/dev/null
 case $? in
 1) rm -f -- "$f" "$f.tmp" "$f.stdout" "$f.stderr" "$f.kill" && s erased;;
 *) s undecided;;
 esac
+"""
+
+
+# The launch, when the host already holds this wrapper version: the shell answers "started"
+# as soon as a background process of its own has written the running record (naming that
+# process, its start time and the boot id), then that process execs Python as the job's
+# supervisor (op "supervise"), which starts the job. No Python start is waited for, so
+# the reply no longer waits for the interpreter, the wrapper and the forks. Anything
+# unusual (no /proc, no interpreter, a job file already there, the wrapper missing or not
+# matching its hash) is undecided: the wrapper's own launch then decides, and pushes.
+_LAUNCH = """\
+umask 077
+d=%(dir)s; f="$d"/%(jid)s; w="$d"/.ctl/wrapper-%(sha)s.py
+%(head)s%(find)s
+if [ -z "$y" ] || [ ! -r /proc/self/stat ] || [ -e "$f" ] || [ -L "$f" ] ||
+   [ "$(sha256sum <"$w" 2>/dev/null)" != "%(sha)s  -" ]; then s undecided; exit 0; fi
+[ -n "$q" ] || { s undecided; exit 0; }
+r=$( (
+  exec </dev/null 2>/dev/null
+  read -r t </proc/self/stat || exit 0
+  p=${t%%%% *}; set -- ${t##*') '}; b=
+  read -r b </proc/sys/kernel/random/boot_id
+  printf '{"ctl": {"wrapper_pid": %%s, "wrapper_start": %%s, "boot_id": "%%s", '\
+'"version": %(version)d}, "started": 1, "finished": 0, "ansible_job_id": "%(jid)s"}' \
+    "$p" "${20}" "$b" >"$f.tmp" &&
+    mv -f -- "$f.tmp" "$f" || exit 0
+  echo started
+  exec >/dev/null
+  CTL_REQUEST=${q#CTL-REQUEST } exec %(python)s -c %(boot)s
+) & )
+[ "$r" = started ] && s started || s undecided
+"""
+
+
+# Every script starts here: stdin is read to its end first (the request line, if any, kept
+# in $q), as the wrapper does, so the channel never closes under the client's writes.
+_HEAD = """\
+q=; while IFS= read -r l; do case $l in 'CTL-REQUEST '*) q=$l;; esac; done
+s() { printf '\\n%(token)s %%s\\n' "$1"; }
+printf CTL-FAST; s dir; printf '%%s' "$d"
 """
 
 
@@ -86,17 +124,34 @@ def applies(spec: HostSpec, request: dict[str, Any]) -> bool:
     op = request.get("op")
     if spec.connection != "ssh" or shell_dir(str(request.get("async_dir", ""))) is None:
         return False
-    if not wrapper.JID_RE.match(str(request.get("jid", ""))):
+    if not wrapper.valid_jid(request.get("jid")):
         return False
+    if op == "launch":  # the request rides in an environment variable: keep it small
+        return len(json.dumps(request)) < LAUNCH_REQUEST_MAX
     return op in ("status", "cleanup")
 
 
+def _find_python(interpreter: str) -> str:
+    """Shell lines that set $y to the interpreter's exec words' first word when it exists
+    (Ansible's discovery order for ``auto``), else leave $y empty."""
+    if interpreter == "auto":
+        return ("y=; for c in " + " ".join(payload.DISCOVERY) + "; do if command -v \"$c\" "
+                ">/dev/null 2>&1; then y=$c; break; fi; done")
+    first = payload.interpreter_words(interpreter)[0]
+    return f"y=; command -v {first} >/dev/null 2>&1 && y={first}"
+
+
 def command(spec: HostSpec, request: dict[str, Any], token: str) -> str:
-    template = _STATUS if request["op"] == "status" else _CLEANUP
-    script = template % {"dir": shell_dir(request["async_dir"]), "jid": request["jid"],
+    template = {"status": _STATUS, "cleanup": _CLEANUP, "launch": _LAUNCH}[request["op"]]
+    python = '"$y" -S' if spec.python == "auto" else \
+        " ".join(payload.interpreter_words(spec.python))
+    script = template % {"head": _HEAD % {"token": token},
+                         "dir": shell_dir(request["async_dir"]), "jid": request["jid"],
                          "prefix": shlex.quote(wrapper.RUNNING_PREFIX), "token": token,
                          "tail": int(request.get("tail_lines") or 0),
-                         "window": wrapper.TAIL_WINDOW + 1}
+                         "window": wrapper.TAIL_WINDOW + 1, "sha": payload.wrapper_sha256(),
+                         "version": wrapper.VERSION, "find": _find_python(spec.python),
+                         "python": python, "boot": shlex.quote(payload.bootstrap_snippet())}
     words = payload.sudo_words(spec.become_user if spec.become else None)
     return " ".join(words + ["/bin/sh", "-c", shlex.quote(script)])
 
@@ -107,6 +162,8 @@ async def call(transport: Transport, spec: HostSpec, request: dict[str, Any]
     wrapper must decide."""
     token = secrets.token_hex(12)
     stdin = (spec.become_password or "").encode() + b"\n" if spec.become else b""
+    if request["op"] == "launch":  # the supervisor's request, passed on by the shell
+        stdin += payload.encode_request(dict(request, op="supervise"), with_wrapper=False)
     out = await transport.run(command(spec, request, token), stdin)
     try:
         if out.exit_status != 0:
@@ -134,6 +191,11 @@ def answer(request: dict[str, Any], found: dict[str, bytes]) -> dict[str, Any]:
     if "dir" not in found:
         raise Undecided()
     job_file = posixpath.join(posixpath.normpath(_decode(found["dir"])), jid)
+    if request["op"] == "launch":
+        if "started" not in found:
+            raise Undecided()
+        return {"started": 1, "finished": 0, "ansible_job_id": jid, "results_file": job_file,
+                "changed": True}
     if request["op"] == "cleanup":
         if "missing" in found or "erased" in found:
             return wrapper.cleanup_result(jid, job_file, erased="erased" in found)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 
-from .errors import JidError
+from remote_payload.ctl_async_wrapper import valid_jid  # one check, here and on the hosts
 
-# Ansible's jids, old (no ``j``) and new, and nothing else: no path characters can pass.
-JID_RE = re.compile(r"^j?[0-9]{1,12}\.[0-9]{1,10}\Z")
+from .errors import JidError
 
 
 def new_jid() -> str:
@@ -18,7 +16,7 @@ def new_jid() -> str:
 
 def check_jid(jid: str) -> str:
     """Return ``jid`` if it has the jid form, else raise JidError naming it."""
-    if not isinstance(jid, str) or not JID_RE.match(jid):
+    if not valid_jid(jid):
         shown = repr(jid)[:80]
         raise JidError(f"invalid jid {shown}: a jid looks like j445703768934.50473")
     return jid

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from . import fastpath, payload
@@ -16,6 +17,7 @@ from .errors import HostError, HostFailed, HostUnreachable
 from .hosts import HostSpec
 from .results import HostResult
 from .transport import ConnectOptions, Transport, open_transport
+from .workers import sharded
 
 log = logging.getLogger("ctl")
 
@@ -25,18 +27,39 @@ LOG_CONTEXT: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
     "ctl_log_context", default=("-", "-"))
 
 HostOp = Callable[[HostSpec], Awaitable[HostResult]]
+SHARD_FROM = 200  # workers unset: shard over the cores from this many hosts on
 
 
 class Session:
     """Remote calls for one command invocation: the forks limit and, when ``keep_open``,
     one connection per host reused across calls (reopened transparently if it drops)."""
 
-    def __init__(self, options: ConnectOptions, forks: int = 50, keep_open: bool = False) -> None:
+    def __init__(self, options: ConnectOptions, forks: int = 50, keep_open: bool = False,
+                 workers: int | None = None) -> None:
         self.options = options
         self.forks = max(1, forks)
         self.keep_open = keep_open
+        self.workers = workers  # None: the number of cores, from SHARD_FROM hosts on
         self._limit = asyncio.Semaphore(self.forks)
         self._open: dict[str, Transport] = {}
+
+    def fan_out(self, specs: list[HostSpec], op: HostOp) -> AsyncIterator[HostResult]:
+        """Each host's result as soon as it is known: in this process, or sharded over
+        ``workers`` processes for a one-shot operation on enough hosts (a session that
+        keeps connections open between rounds stays in one process)."""
+        wanted = self.workers or ((os.cpu_count() or 1) if len(specs) >= SHARD_FROM else 1)
+        workers = min(wanted, len(specs))
+        if workers < 2 or self.keep_open:
+            return fan_out(specs, op)
+
+        def run_shard(shard: list[HostSpec]) -> AsyncIterator[HostResult]:
+            # in the worker: its share of the forks limit, on its own event loop
+            self._limit = asyncio.Semaphore(max(1, self.forks // workers))
+            self._open = {}
+            return fan_out(shard, op)
+
+        log.debug("sharding %d hosts over %d worker processes", len(specs), workers)
+        return sharded(list(specs), workers, run_shard)
 
     async def call(self, spec: HostSpec, request: dict[str, Any], retry: bool = False
                    ) -> dict[str, Any]:

@@ -51,13 +51,15 @@ def parse_extra_vars(items: list[str]) -> dict[str, object]:
 
     import yaml
 
+    from .inventory import SAFE_LOADER
+
     merged: dict[str, object] = {}
     for item in items:
         text = item.strip()
         if text.startswith("@"):
             try:
                 with open(text[1:], encoding="utf-8") as f:
-                    data = yaml.safe_load(f)
+                    data = yaml.load(f, Loader=SAFE_LOADER)  # noqa: S506
             except (OSError, yaml.YAMLError) as exc:
                 raise OptionError(f"-e {text}: cannot read it: {exc}") from exc
         elif text.startswith("{"):

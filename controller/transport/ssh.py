@@ -260,7 +260,9 @@ class SshTransport:
         if self._conn is None:
             raise HostUnreachable(f"{self.spec.name}: not connected")
         with ssh_errors(self.spec, "run"):
-            result = await self._conn.run(command, input=stdin, encoding=None, check=False)
+            # no input: stdin is closed at once (an empty input would leave it open)
+            feed: dict[str, Any] = {"input": stdin} if stdin else {"stdin": asyncssh.DEVNULL}
+            result = await self._conn.run(command, encoding=None, check=False, **feed)
         status = result.exit_status if result.exit_status is not None else 255
         return ExecResult(status, _as_bytes(result.stdout), _as_bytes(result.stderr))
 
