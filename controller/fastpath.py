@@ -85,7 +85,7 @@ r=$( (
   printf '{"ctl": {"wrapper_pid": %%s, "wrapper_start": %%s, "boot_id": "%%s", '\
 '"version": %(version)d}, "started": 1, "finished": 0, "ansible_job_id": "%(jid)s"}' \
     "$p" "${20}" "$b" >"$f.tmp" &&
-    mv -f -- "$f.tmp" "$f" || exit 0
+    mv -f -- "$f.tmp" "$f" || { rm -f -- "$f.tmp"; exit 0; }
   echo started
   exec >/dev/null
   CTL_REQUEST=${q#CTL-REQUEST } exec %(python)s -c %(boot)s

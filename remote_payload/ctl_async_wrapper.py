@@ -308,7 +308,8 @@ class Job(object):
             try:
                 os.close(read_fd)
                 os.setsid()
-                for name in ("SIGHUP", "SIGUSR1", "SIGPIPE", "SIGXFSZ"):  # as a shell would
+                # as a login shell would start it (we may have been started with some ignored)
+                for name in ("SIGHUP", "SIGUSR1", "SIGPIPE", "SIGXFSZ", "SIGINT", "SIGQUIT"):
                     signal.signal(getattr(signal, name), signal.SIG_DFL)
                 devnull = os.open(os.devnull, os.O_RDONLY)
                 os.dup2(devnull, 0)

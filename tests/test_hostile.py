@@ -157,7 +157,7 @@ def test_full_disk_is_a_clear_failure_and_leaves_no_half_written_file(ctl: Ctl, 
     host = lab.hosts[4]
     mount = Path(f"/tmp/ctl-full-{uuid.uuid4().hex[:6]}")
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0777", "tmpfs", str(mount)],
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0777", "tmpfs", str(mount)],
                    check=True)
     try:
         adir = mount / "jobs"

@@ -61,9 +61,9 @@ def test_exit_codes_follow_the_ansible_cli() -> None:
 
 def test_remote_command_quotes_the_interpreter() -> None:
     cmd = payload.remote_command("'/opt/my python/bin/python3' -E")
-    assert cmd.startswith("'/opt/my python/bin/python3' -E -c ")
+    assert cmd.startswith("'/opt/my python/bin/python3' -E -S -c ")
     hostile = payload.remote_command("python3; touch /tmp/x $(id)")
-    assert hostile.startswith("'python3;' touch /tmp/x '$(id)' -c ")
+    assert hostile.startswith("'python3;' touch /tmp/x '$(id)' -S -c ")
 
 
 def test_bootstrap_refuses_a_wrapper_whose_hash_does_not_match(tmp_path) -> None:
