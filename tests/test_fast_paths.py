@@ -92,7 +92,8 @@ def test_shell_launcher_starts_supervises_and_can_be_killed_at_once(
               "--", "sleep", "50", check_code=0)
     assert "did not settle" not in run.stderr  # the shell launcher answered
     jid = jid_of(run.stdout)
-    killed = ctl("kill", jid, "--grace", "1", check_code=0)  # at once: the supervisor may not have started the job yet
+    # at once: the supervisor may not have started the job yet
+    killed = ctl("kill", jid, "--grace", "1", check_code=0)
     label, data = blocks(killed.stdout)[host.name]
     assert label == "CHANGED" and data["killed"] is True
     record = record_of(lab, host, jid)
