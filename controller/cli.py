@@ -46,7 +46,7 @@ from .render import (
     job_table,
 )
 from .results import HostResult, Status, exit_code
-from .runner import LOG_CONTEXT, SHARD_FROM
+from .runner import LOG_CONTEXT
 from .transport import ConnectOptions
 from .units import parse_duration, parse_extra_vars, parse_signal, parse_size
 
@@ -70,8 +70,8 @@ ALL_HOSTS = typer.Option(False, "--all-hosts", help="Every host the job was star
 FORKS = typer.Option(50, "-f", "--forks", min=1, help="Hosts worked on at once.",
                      rich_help_panel=CONN)
 WORKERS = typer.Option(None, "--workers", min=1, help="Processes a launch, poll, cleanup or "
-                       "kill is sharded over (default: the number of cores, once there are "
-                       f"{SHARD_FROM} hosts or more).", rich_help_panel=CONN)
+                       "kill is sharded over (default 1: see Benchmarks in the README).",
+                       rich_help_panel=CONN)
 TIMEOUT = typer.Option(None, "-T", "--timeout", help="SSH connect timeout, seconds "
                        "(overrides ansible_ssh_timeout; default 10).",
                        rich_help_panel=CONN)

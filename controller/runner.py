@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import os
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from . import fastpath, payload
@@ -27,7 +26,6 @@ LOG_CONTEXT: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
     "ctl_log_context", default=("-", "-"))
 
 HostOp = Callable[[HostSpec], Awaitable[HostResult]]
-SHARD_FROM = 200  # workers unset: shard over the cores from this many hosts on
 
 
 class Session:
@@ -39,7 +37,7 @@ class Session:
         self.options = options
         self.forks = max(1, forks)
         self.keep_open = keep_open
-        self.workers = workers  # None: the number of cores, from SHARD_FROM hosts on
+        self.workers = workers  # None: one process (see --workers in the README)
         self._limit = asyncio.Semaphore(self.forks)
         self._open: dict[str, Transport] = {}
 
@@ -47,8 +45,7 @@ class Session:
         """Each host's result as soon as it is known: in this process, or sharded over
         ``workers`` processes for a one-shot operation on enough hosts (a session that
         keeps connections open between rounds stays in one process)."""
-        wanted = self.workers or ((os.cpu_count() or 1) if len(specs) >= SHARD_FROM else 1)
-        workers = min(wanted, len(specs))
+        workers = min(self.workers or 1, len(specs))
         if workers < 2 or self.keep_open:
             return fan_out(specs, op)
 
