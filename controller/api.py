@@ -145,7 +145,7 @@ class Controller:
         self.registry = registry or Registry()
         self.options = options or ConnectOptions()
         self.forks = forks
-        self.workers = workers  # processes a one-shot operation is sharded over (None: auto)
+        self.workers = workers  # processes a one-shot operation is sharded over (None: 1)
         self.events: Events = events or NoEvents()
 
     def session(self, keep_open: bool = False) -> Session:

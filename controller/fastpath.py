@@ -131,26 +131,16 @@ def applies(spec: HostSpec, request: dict[str, Any]) -> bool:
     return op in ("status", "cleanup")
 
 
-def _find_python(interpreter: str) -> str:
-    """Shell lines that set $y to the interpreter's exec words' first word when it exists
-    (Ansible's discovery order for ``auto``), else leave $y empty."""
-    if interpreter == "auto":
-        return ("y=; for c in " + " ".join(payload.DISCOVERY) + "; do if command -v \"$c\" "
-                ">/dev/null 2>&1; then y=$c; break; fi; done")
-    first = payload.interpreter_words(interpreter)[0]
-    return f"y=; command -v {first} >/dev/null 2>&1 && y={first}"
-
-
 def command(spec: HostSpec, request: dict[str, Any], token: str) -> str:
     template = {"status": _STATUS, "cleanup": _CLEANUP, "launch": _LAUNCH}[request["op"]]
     python = '"$y" -S' if spec.python == "auto" else \
         " ".join(payload.interpreter_words(spec.python))
     script = template % {"head": _HEAD % {"token": token},
                          "dir": shell_dir(request["async_dir"]), "jid": request["jid"],
-                         "prefix": shlex.quote(wrapper.RUNNING_PREFIX), "token": token,
+                         "prefix": shlex.quote(wrapper.RUNNING_PREFIX),
                          "tail": int(request.get("tail_lines") or 0),
                          "window": wrapper.TAIL_WINDOW + 1, "sha": payload.wrapper_sha256(),
-                         "version": wrapper.VERSION, "find": _find_python(spec.python),
+                         "version": wrapper.VERSION, "find": payload.find_python(spec.python),
                          "python": python, "boot": shlex.quote(payload.bootstrap_snippet())}
     words = payload.sudo_words(spec.become_user if spec.become else None)
     return " ".join(words + ["/bin/sh", "-c", shlex.quote(script)])
@@ -158,12 +148,14 @@ def command(spec: HostSpec, request: dict[str, Any], token: str) -> str:
 
 async def call(transport: Transport, spec: HostSpec, request: dict[str, Any]
                ) -> dict[str, Any] | None:
-    """The result of a status read or cleanup made by the shell alone, or None when the
-    wrapper must decide."""
+    """The result of a status read, cleanup or launch made by the shell alone, or None when
+    the wrapper must decide."""
     token = secrets.token_hex(12)
-    stdin = (spec.become_password or "").encode() + b"\n" if spec.become else b""
+    password = (spec.become_password or "") if spec.become else None
     if request["op"] == "launch":  # the supervisor's request, passed on by the shell
-        stdin += payload.encode_request(dict(request, op="supervise"), with_wrapper=False)
+        stdin = payload.encode_request(dict(request, op="supervise"), False, password)
+    else:
+        stdin = payload.become_line(password)
     out = await transport.run(command(spec, request, token), stdin)
     try:
         if out.exit_status != 0:
@@ -194,8 +186,7 @@ def answer(request: dict[str, Any], found: dict[str, bytes]) -> dict[str, Any]:
     if request["op"] == "launch":
         if "started" not in found:
             raise Undecided()
-        return {"started": 1, "finished": 0, "ansible_job_id": jid, "results_file": job_file,
-                "changed": True}
+        return wrapper.started_result(jid, job_file)
     if request["op"] == "cleanup":
         if "missing" in found or "erased" in found:
             return wrapper.cleanup_result(jid, job_file, erased="erased" in found)
@@ -215,10 +206,9 @@ def answer(request: dict[str, Any], found: dict[str, bytes]) -> dict[str, Any]:
     if lines and not result.get("finished"):
         if "stdout" not in found or "stderr" not in found:
             raise Undecided()
-        out, _ = wrapper.clip_tail(found["stdout"][-wrapper.TAIL_WINDOW:],
-                                   len(found["stdout"]) > wrapper.TAIL_WINDOW)
-        err, _ = wrapper.clip_tail(found["stderr"][-wrapper.TAIL_WINDOW:],
-                                   len(found["stderr"]) > wrapper.TAIL_WINDOW)
+        out, err = (wrapper.clip_tail(found[k][-wrapper.TAIL_WINDOW:],
+                                      len(found[k]) > wrapper.TAIL_WINDOW)[0]
+                    for k in ("stdout", "stderr"))
         result.update(wrapper.tail_fields(out, err, lines))
     return result
 

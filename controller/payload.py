@@ -113,6 +113,7 @@ def wrapper_sha256() -> str:
     return hashlib.sha256(wrapper_source()).hexdigest()
 
 
+@lru_cache(maxsize=1)
 def bootstrap_snippet() -> str:
     """The bootstrap as one ``-c`` argument (base64: no quoting worries on any shell;
     binascii, not the base64 module, which imports re)."""
@@ -133,11 +134,27 @@ def remote_command(interpreter: str, become_user: str | None = None) -> str:
     snippet = bootstrap_snippet()
     sudo = sudo_words(become_user)
     if interpreter == "auto":  # Ansible's discovery order, in one exec
-        script = ("for p in " + " ".join(DISCOVERY) + "; do if command -v \"$p\" >/dev/null "
-                  "2>&1; then exec \"$p\" -S -c \"$0\"; fi; done; echo " + NO_PYTHON +
-                  " >&2; exit 127")
+        script = (find_python("auto") + '; if [ -n "$y" ]; then exec "$y" -S -c "$0"; fi; '
+                  "echo " + NO_PYTHON + " >&2; exit 127")
         return " ".join(sudo + ["/bin/sh", "-c", shlex.quote(script), shlex.quote(snippet)])
     return " ".join(sudo + interpreter_words(interpreter) + ["-c", shlex.quote(snippet)])
+
+
+def find_python(interpreter: str) -> str:
+    """Shell lines that set $y to the interpreter (for ``auto``, the first of Ansible's
+    discovery order that exists; otherwise the first word of the quoted exec words, if it
+    exists), else leave $y empty."""
+    if interpreter == "auto":
+        return ("y=; for c in " + " ".join(DISCOVERY) + "; do if command -v \"$c\" "
+                ">/dev/null 2>&1; then y=$c; break; fi; done")
+    first = interpreter_words(interpreter)[0]
+    return f"y=; command -v {first} >/dev/null 2>&1 && y={first}"
+
+
+def become_line(password: str | None) -> bytes:
+    """stdin's first line for ``sudo -S`` when becoming (empty when no password was given),
+    nothing otherwise."""
+    return password.encode("utf-8") + b"\n" if password is not None else b""
 
 
 def sudo_words(become_user: str | None) -> list[str]:
@@ -152,8 +169,8 @@ def encode_request(request: dict[str, Any], with_wrapper: bool,
     """stdin of a remote call: [become password line for sudo -S], the request line, and
     the wrapper's source when it must be pushed. Nothing secret ever goes in argv."""
     line = json.dumps(dict(request, wrapper_sha256=wrapper_sha256())).encode("utf-8")
-    secret = become_password.encode("utf-8") + b"\n" if become_password is not None else b""
-    return secret + b"CTL-REQUEST " + line + b"\n" + (wrapper_source() if with_wrapper else b"")
+    pushed = wrapper_source() if with_wrapper else b""
+    return become_line(become_password) + b"CTL-REQUEST " + line + b"\n" + pushed
 
 
 @dataclass(frozen=True)

@@ -405,9 +405,15 @@ def supervise(request, paths, notify_fd):
         notify(notify_fd, {"started": 0, "failed": True,
                            "msg": "could not write the job file %s: %s" % (paths["job"], exc)})
         return
-    notify(notify_fd, {"started": 1, "finished": 0, "ansible_job_id": jid,
-                       "results_file": paths["job"], "changed": True})
+    notify(notify_fd, started_result(jid, paths["job"]))
     Supervisor(proc, request, paths, base, start).run()
+
+
+def started_result(jid, job_file):
+    """What a launch answers once the running record is written (here, or from the
+    controller's shell launcher)."""
+    return {"started": 1, "finished": 0, "ansible_job_id": jid, "results_file": job_file,
+            "changed": True}
 
 
 def notify(fd, message):
@@ -780,8 +786,7 @@ def op_kill(request, paths):
         return {"failed": True, "unreadable": True, "ansible_job_id": jid,
                 "msg": "job file %s is %s" % (paths["job"], problem)}
     if not is_running(record):
-        return {"changed": False, "ansible_job_id": jid, "finished": 1, "rc": record.get("rc"),
-                "results_file": paths["job"], "msg": "job already finished; nothing to kill"}
+        return nothing_to_kill(jid, paths, record)
     info = record.get("ctl")
     if not isinstance(info, dict) or not info.get("wrapper_pid"):
         return {"failed": True, "ansible_job_id": jid,
@@ -789,8 +794,7 @@ def op_kill(request, paths):
                        "ctl cannot stop it"}
     record = wait_for_supervisor(paths, record)
     if not is_running(record):
-        return {"changed": False, "ansible_job_id": jid, "finished": 1, "rc": record.get("rc"),
-                "results_file": paths["job"], "msg": "job already finished; nothing to kill"}
+        return nothing_to_kill(jid, paths, record)
     reason = lost_reason(record)
     if reason:
         return {"failed": True, "lost": True, "ansible_job_id": jid, "finished": 1,
@@ -814,6 +818,11 @@ def op_kill(request, paths):
     result = dict((k, v) for k, v in record.items() if k != "ctl")
     result.update(ansible_job_id=jid, started=1, finished=1, results_file=paths["job"])
     return with_lines(result)
+
+
+def nothing_to_kill(jid, paths, record):
+    return {"changed": False, "ansible_job_id": jid, "finished": 1, "rc": record.get("rc"),
+            "results_file": paths["job"], "msg": "job already finished; nothing to kill"}
 
 
 def wait_for_supervisor(paths, record, seconds=10.0):
