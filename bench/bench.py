@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.sshd_lab import SshdLab  # noqa: E402  (the suite's host-starting code, reused)
+from tests.support.sshd_lab import SshdLab  # noqa: E402  (the suite's host-starting code, reused)
 
 BIN = Path(sys.executable).parent
 

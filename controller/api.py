@@ -17,19 +17,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import CtlError, OptionError, PatternError
-from .hosts import HostSpec
-from .inventory import Inventory, load_inventory
+from .events import Events, NoEvents
+from .hosts import HostOverrides, HostSpec
+from .inventory import Inventory, load_inventory, select_hosts
 from .jid import check_jid, new_jid
 from .logs import LineSink, host_logs
-from .patterns import select_hosts
 from .registry import HostRow, Registry
 from .results import HostResult, Status
 from .runner import Session, fan_out
-from .transport import ConnectOptions
+from .settings import DEFAULTS, Settings
+from .transport import ConnectOptions, Connector, open_transport
 from .units import parse_signal
 
-DEFAULT_OUTPUT_CAP = 4 * 1024 * 1024
-KILL_GRACE = 5  # the wrapper's SIGTERM grace (3 s) plus margin
+DEFAULT_OUTPUT_CAP = DEFAULTS["output_cap"]
+KILL_GRACE = DEFAULTS["kill_grace"]  # the wrapper's SIGTERM grace (3 s) plus margin
 
 
 @dataclass(frozen=True)
@@ -68,12 +69,19 @@ class Targets:
 
     @classmethod
     def from_inventory(cls, sources: list[str], pattern: str | None = None,
-                       overrides: dict[str, Any] | None = None,
+                       settings: Settings | None = None,
                        extra_vars: dict[str, Any] | None = None) -> Targets:
-        inv = load_inventory(sources, extra_vars=extra_vars)
+        """The selected hosts, each with its settings resolved as Ansible does: -e, then
+        the host's variables, then ``settings`` (options > ANSIBLE_* env > ansible.cfg)."""
+        inv = load_inventory(sources, extra_vars=extra_vars, settings=settings, validate=False)
         names = select_hosts(inv, pattern)
-        specs = [inv.specs[n].with_overrides(**(overrides or {})) for n in names]
-        return cls(specs, {n: inv.groups_of(n) for n in names}, list(sources))
+        return cls([inv.specs[n] for n in names], {n: inv.groups_of(n) for n in names},
+                   list(sources))
+
+    def with_overrides(self, overrides: HostOverrides) -> Targets:
+        """Command-line settings over hosts read back from the registry."""
+        return Targets([s.with_overrides(overrides) for s in self.specs], self.groups,
+                       self.sources)
 
     def with_passwords(self, sources: list[str]) -> Targets:
         known = _passwords(sources) if sources else {}
@@ -106,26 +114,6 @@ def _passwords(sources: list[str]) -> dict[str, str]:
     return {name: spec.password for name, spec in inv.specs.items() if spec.password}
 
 
-class NoEvents:
-    """What a front end hears while an operation runs; this base hears and does nothing.
-    ``controller.render`` builds the output modes on it."""
-
-    def begin(self, op: str, jid: str | None, total: int) -> None:
-        return None
-
-    def result(self, op: str, result: HostResult) -> None:
-        return None
-
-    def poll_tick(self, jid: str, result: HostResult) -> None:
-        return None
-
-    def async_done(self, jid: str, result: HostResult) -> None:
-        return None
-
-
-Events = NoEvents  # the type front ends implement
-
-
 SKIP = "skip"  # a state_of() answer: this result changes nothing worth recording
 
 # Registry host states after a launch, and what a missing job file then means.
@@ -140,16 +128,17 @@ NEVER_STARTED = {
 
 class Controller:
     def __init__(self, registry: Registry | None = None, options: ConnectOptions | None = None,
-                 forks: int = 50, events: Events | None = None, workers: int | None = None
-                 ) -> None:
+                 forks: int = DEFAULTS["forks"], events: Events | None = None,
+                 workers: int | None = None, connect: Connector = open_transport) -> None:
         self.registry = registry or Registry()
         self.options = options or ConnectOptions()
+        self.connect = connect  # how a host is reached: SSH, local, or a FakeTransport
         self.forks = forks
         self.workers = workers  # processes a one-shot operation is sharded over (None: 1)
         self.events: Events = events or NoEvents()
 
     def session(self, keep_open: bool = False) -> Session:
-        return Session(self.options, self.forks, keep_open, self.workers)
+        return Session(self.options, self.forks, keep_open, self.workers, self.connect)
 
     # --- targets -----------------------------------------------------------------------
 
@@ -199,7 +188,8 @@ class Controller:
     # --- poll --------------------------------------------------------------------------
 
     async def poll(self, jid: str, targets: Targets | None = None, wait: bool = False,
-                   retries: int = 30, delay: float = 10, tail_lines: int = 0
+                   retries: int = DEFAULTS["retries"], delay: float = DEFAULTS["delay"],
+                   tail_lines: int = 0
                    ) -> list[HostResult]:
         check_jid(jid)
         targets = targets or self.job_targets(jid)
@@ -236,7 +226,7 @@ class Controller:
     # --- cleanup -----------------------------------------------------------------------
 
     async def cleanup(self, jid: str, targets: Targets | None = None, kill: bool = False,
-                      grace: float = 5) -> list[HostResult]:
+                      grace: float = KILL_GRACE) -> list[HostResult]:
         """Erase the job's files on each host; a running job is refused, or with ``kill``
         stopped first (TERM, KILL after ``grace``)."""
         check_jid(jid)
@@ -263,7 +253,7 @@ class Controller:
     # --- kill, logs, garbage collection ------------------------------------------------
 
     async def kill(self, jid: str, targets: Targets | None = None, signal: str = "SIGTERM",
-                   grace: float = 5) -> list[HostResult]:
+                   grace: float = KILL_GRACE) -> list[HostResult]:
         """Stop the job on each host: ``signal`` to everything it started, SIGKILL after
         ``grace``; the job file then holds a finished record with ``"killed": true``."""
         check_jid(jid)

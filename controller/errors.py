@@ -5,7 +5,10 @@
     │   ├── InventoryError        an inventory file, host or variable is wrong
     │   ├── PatternError          a host pattern matches nothing
     │   ├── JidError              a jid is malformed or unknown
-    │   └── OptionError           a command-line option is wrong
+    │   ├── OptionError           a command-line option is wrong
+    │   ├── ConfigError           ansible.cfg or an ANSIBLE_* variable is wrong
+    │   ├── VaultError            a vault secret is missing or wrong, or a vault is damaged
+    │   └── TemplateError         a {{ }} variable cannot be rendered (undefined, unsupported)
     ├── RegistryError             the local job registry cannot be read or written (exit 1)
     └── HostError                 one host's trouble; becomes that host's result, never a crash
         ├── HostUnreachable       could not connect or authenticate (UNREACHABLE!, exit 4)
@@ -49,6 +52,18 @@ class JidError(BadInput):
 
 
 class OptionError(BadInput):
+    pass
+
+
+class ConfigError(BadInput):
+    pass
+
+
+class VaultError(BadInput):
+    pass
+
+
+class TemplateError(BadInput):
     pass
 
 

@@ -8,7 +8,7 @@
 - ``TreeOutput``: one result file per host in a directory, as ``ansible -t``; wraps another.
 
 Each output hears events while an operation runs (``begin``, ``result``, ``poll_tick``,
-``async_done``, from ``controller.api.NoEvents``) and gets ``end`` with every final
+``async_done``, from ``controller.events.NoEvents``) and gets ``end`` with every final
 result, to print a recap.
 """
 
@@ -19,8 +19,8 @@ import os
 import sys
 from typing import Any, Iterable
 
-from .api import NoEvents
 from .errors import OptionError
+from .events import NoEvents
 from .hostlist import fold
 from .results import HostResult, Status
 
@@ -227,8 +227,9 @@ class TreeOutput(Forwarding):
         self.directory = directory
         try:
             os.makedirs(directory, exist_ok=True)
-        except OSError as exc:
-            raise OptionError(f"--tree {directory}: cannot create it: {exc.strerror}") from exc
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise OptionError(f"--tree {directory!r}: cannot create it: {reason}") from exc
 
     def end(self, op: str, results: list[HostResult]) -> None:
         for result in results:

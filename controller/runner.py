@@ -7,23 +7,19 @@ others; a transport error costs that host alone.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from . import fastpath, payload
 from .errors import HostError, HostFailed, HostUnreachable
 from .hosts import HostSpec
+from .logcontext import LOG_CONTEXT
 from .results import HostResult
-from .transport import ConnectOptions, Transport, open_transport
+from .settings import DEFAULTS
+from .transport import ConnectOptions, Connector, Transport, open_transport
 from .workers import sharded
 
 log = logging.getLogger("ctl")
-
-# (host, jid) of the work in progress, for log lines: set per host task, inherited by the
-# tasks asyncssh starts for that host's connection.
-LOG_CONTEXT: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar(
-    "ctl_log_context", default=("-", "-"))
 
 HostOp = Callable[[HostSpec], Awaitable[HostResult]]
 
@@ -32,9 +28,11 @@ class Session:
     """Remote calls for one command invocation: the forks limit and, when ``keep_open``,
     one connection per host reused across calls (reopened transparently if it drops)."""
 
-    def __init__(self, options: ConnectOptions, forks: int = 50, keep_open: bool = False,
-                 workers: int | None = None) -> None:
+    def __init__(self, options: ConnectOptions, forks: int = DEFAULTS["forks"],
+                 keep_open: bool = False, workers: int | None = None,
+                 connect: Connector = open_transport) -> None:
         self.options = options
+        self.connect = connect  # how a host is reached (a FakeTransport factory in tests)
         self.forks = max(1, forks)
         self.keep_open = keep_open
         self.workers = workers  # None: one process (see --workers in the README)
@@ -78,7 +76,7 @@ class Session:
     async def _call(self, spec: HostSpec, request: dict[str, Any]) -> dict[str, Any]:
         transport = self._open.get(spec.name)
         if transport is None:
-            transport = open_transport(spec, self.options)
+            transport = self.connect(spec, self.options)
             await transport.__aenter__()
             log.info("connected to %s", spec.address)
         try:

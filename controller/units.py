@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import signal
+from typing import Any, Sequence
 
-from .errors import OptionError
+from .errors import InventoryError, OptionError
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
@@ -44,24 +45,22 @@ def parse_signal(text: str) -> str:
     raise OptionError(f"--signal {text!r} is not a signal name (e.g. TERM, INT, KILL, HUP)")
 
 
-def parse_extra_vars(items: list[str]) -> dict[str, object]:
-    """``-e key=value``, ``-e @vars.yml`` or ``-e '{"json": 1}'``, later ones winning."""
+def parse_extra_vars(items: list[str], secrets: Sequence[Any] = ()) -> dict[str, object]:
+    """``-e key=value``, ``-e @vars.yml`` (which may be vaulted, as in Ansible) or
+    ``-e '{"json": 1}'``, later ones winning."""
     import json
     import shlex
 
-    import yaml
-
-    from .inventory import SAFE_LOADER
+    from .datafiles import load_yaml
 
     merged: dict[str, object] = {}
     for item in items:
         text = item.strip()
         if text.startswith("@"):
             try:
-                with open(text[1:], encoding="utf-8") as f:
-                    data = yaml.load(f, Loader=SAFE_LOADER)  # noqa: S506
-            except (OSError, yaml.YAMLError) as exc:
-                raise OptionError(f"-e {text}: cannot read it: {exc}") from exc
+                data = load_yaml(text[1:], secrets, what="extra vars")
+            except InventoryError as exc:
+                raise OptionError(f"-e {exc.message}") from exc
         elif text.startswith("{"):
             try:
                 data = json.loads(text)

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.sshd_lab import SSHD, SshdLab  # noqa: E402
+from tests.support.sshd_lab import SSHD, SshdLab  # noqa: E402
 
 CTL = [str(Path(sys.executable).parent / "ctl")]
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..settings import DEFAULTS
+
 
 @dataclass(frozen=True)
 class ExecResult:
@@ -23,10 +25,9 @@ class ExecResult:
 class ConnectOptions:
     """Run-wide connection options (per-host settings live in HostSpec)."""
 
-    connect_timeout: float | None = None  # -T: wins over the host's; else the host's, else 10
-    host_key_checking: bool = True  # False only when the user says so, and then loudly
-    connect_retries: int = 4  # for connections dropped before login (sshd's MaxStartups)
-    retry_backoff: float = 0.5  # seconds, doubled each retry, with full jitter
+    host_key_checking: bool = True  # False only with --no-host-key-checking, and then loudly
+    connect_retries: int = DEFAULTS["connect_retries"]  # dropped before login (MaxStartups)
+    retry_backoff: float = DEFAULTS["retry_backoff"]  # seconds, doubled each retry, jittered
 
 
 class Transport(Protocol):

@@ -14,6 +14,7 @@ import asyncssh
 
 from ..errors import HostUnreachable
 from ..hosts import HostSpec
+from ..settings import DEFAULTS
 from .base import ConnectOptions, ExecResult
 
 log = logging.getLogger("ctl")
@@ -34,7 +35,6 @@ KNOWN_HOSTS_FILES = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
 _KNOWN: dict[tuple[str, ...], Any] = {}
 
 
-DEFAULT_TIMEOUT = 10.0
 IGNORED_CONFIG = ("controlmaster", "controlpath", "controlpersist", "stricthostkeychecking")
 _WARNED: set[str] = set()
 
@@ -142,7 +142,7 @@ class SshTransport:
     def connect_kwargs(self) -> dict[str, Any]:
         warn_ignored_config()
         spec = self.spec
-        timeout = self.options.connect_timeout or spec.connect_timeout or DEFAULT_TIMEOUT
+        timeout = spec.connect_timeout or DEFAULTS["timeout"]  # older registry rows: None
         kwargs: dict[str, Any] = {
             "connect_timeout": timeout,
             "login_timeout": timeout,

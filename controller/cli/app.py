@@ -1,0 +1,183 @@
+"""The typer application and what every command shares: building the settings, the
+controller and the output once from the option groups, running one async entry point, and
+turning results into the exit code and the next step to take.
+
+Heavy modules (the SSH library, rich's live display) are imported only by the commands
+that contact hosts, so ``ctl --version``, ``ctl jobs`` and ``ctl show`` start fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, TypeVar
+
+import typer
+
+from .. import __version__
+from ..errors import EXIT_INTERRUPTED, CtlError, OptionError, PatternError
+from ..jid import check_jid
+from ..logcontext import LOG_CONTEXT
+from ..results import HostResult, Status, exit_code
+from ..settings import Settings
+from .options import Connection, Hosts, Show
+
+if TYPE_CHECKING:
+    from ..api import Controller, Targets
+    from ..render import Output
+
+T = TypeVar("T")
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="ctl: start long jobs on many hosts over SSH, detached, and follow "
+                       "them; on-disk compatible with Ansible's async jobs.")
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"ctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(version: bool = typer.Option(False, "--version", callback=version_callback,
+                                      is_eager=True, help="Show the version and exit.")
+         ) -> None:
+    """ctl: start long jobs on many hosts over SSH, detached, and follow them."""
+
+
+class Interrupted(CtlError):
+    exit_code = EXIT_INTERRUPTED
+
+
+def warn(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class HostJidFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.host, record.jid = LOG_CONTEXT.get()
+        return True
+
+
+def setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(HostJidFilter())
+    handler.setFormatter(logging.Formatter("ctl: [%(host)s %(jid)s] %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    logging.getLogger("ctl").setLevel(level)
+    logging.getLogger("asyncssh").setLevel(logging.DEBUG if verbose >= 3 else logging.WARNING)
+    if verbose >= 3:
+        import asyncssh
+        asyncssh.set_debug_level(2)
+
+
+def make_output(show: Show | None, quiet_launch: bool = False) -> Output:
+    from ..progress import ProgressOutput, wanted
+    from ..render import GroupedOutput, JsonOutput, OneLineOutput, TextOutput, TreeOutput
+
+    show = show or Show(False, False, None, False)
+    if sum((show.one_line, show.as_json, show.group)) > 1:
+        raise OptionError("choose one of -o/--one-line, --json, -g/--group-identical")
+    output: Output = JsonOutput() if show.as_json else OneLineOutput() if show.one_line \
+        else GroupedOutput() if show.group else TextOutput()
+    output.quiet_launch = quiet_launch
+    if show.tree:
+        output = TreeOutput(show.tree, output)
+    return ProgressOutput(output) if wanted(show.as_json) else output
+
+
+@dataclass
+class Invocation:
+    """What one command works with, built once from its option groups."""
+
+    settings: Settings
+    controller: Controller
+    output: Output
+
+    @classmethod
+    def start(cls, conn: Connection, show: Show | None = None, quiet_launch: bool = False,
+              quiet: bool = False) -> Invocation:
+        from ..api import Controller
+        from ..registry import Registry
+        from ..render import Output
+        from ..transport import ConnectOptions
+
+        setup_logging(conn.verbose)
+        settings = conn.settings()
+        if conn.no_host_key_checking:
+            warn("WARNING: host key checking is OFF (--no-host-key-checking): a man in the "
+                 "middle would not be noticed. Use this only in a lab.")
+        output = Output() if quiet else make_output(show, quiet_launch)
+        controller = Controller(Registry(), ConnectOptions(not conn.no_host_key_checking),
+                                settings["forks"], output, conn.workers)
+        return cls(settings, controller, output)
+
+    def targets(self, hosts: Hosts, pattern: str | None = None) -> Targets:
+        """The hosts of ``-i`` (or ansible.cfg's inventory), narrowed by the pattern."""
+        from ..api import Targets
+
+        sources = inventory_sources(hosts, self.settings)
+        settings = hosts.unlocked(self.settings)
+        return Targets.from_inventory(sources, pattern or hosts.limit, settings,
+                                      hosts.extra(settings))
+
+    def job_targets(self, jid: str, hosts: Hosts, all_hosts: bool,
+                    pattern: str | None = None) -> Targets:
+        """A job's hosts: from ``-i`` when given, else the registry's, with the command
+        line's connection options over what was recorded at launch."""
+        from ..inventory.hostvars import overrides_from
+
+        check_jid(jid)
+        if hosts.inventory and all_hosts:
+            raise OptionError("use either --all-hosts (the job's hosts, from the registry) or "
+                              "-i INVENTORY, not both")
+        if hosts.inventory:
+            return self.targets(hosts, pattern)
+        targets = self.controller.job_targets(jid, pattern or hosts.limit)
+        return targets.with_overrides(overrides_from(self.settings))
+
+    def execute(self, work: Awaitable[T]) -> T:
+        """Run one async entry point; Ctrl-C stops cleanly and says how to pick it up."""
+        try:
+            return asyncio.run(work)  # type: ignore[arg-type]
+        except KeyboardInterrupt:
+            close = getattr(self.output, "close", None)
+            if close is not None:
+                close()
+            jid = getattr(self.output, "jid", None)
+            hint = f"; what was launched is recorded: ctl poll {jid} --all-hosts" if jid else ""
+            raise Interrupted(f"interrupted{hint}") from None
+
+    def finish(self, op: str, results: list[HostResult], next_hint: str | None) -> None:
+        self.output.end(op, results)
+        if next_hint:
+            warn(next_hint)
+        raise typer.Exit(exit_code(results))
+
+
+def inventory_sources(hosts: Hosts, settings: Settings) -> list[str]:
+    """-i, else ansible.cfg's inventory / ANSIBLE_INVENTORY."""
+    sources = list(hosts.inventory or settings["inventory"])
+    if not sources:
+        raise OptionError("no inventory: give one with -i FILE (or -i host1,host2,), or set "
+                          "inventory in ansible.cfg / ANSIBLE_INVENTORY")
+    return sources
+
+
+def next_step(jid: str, results: list[HostResult]) -> str:
+    statuses = {r.status for r in results}
+    if Status.RUNNING in statuses:
+        return f"ctl: job {jid}: still running; next: ctl poll {jid} --wait"
+    if Status.UNREACHABLE in statuses:
+        return f"ctl: job {jid}: some hosts were unreachable; once they are back: " \
+               f"ctl poll {jid} --all-hosts"
+    return f"ctl: job {jid}: every host finished; next: ctl cleanup {jid}"
+
+
+def one_host(names: Any, host: str, sources: list[str]) -> None:
+    if host not in names:
+        raise PatternError(f"host {host!r} is not in {', '.join(sources)}")

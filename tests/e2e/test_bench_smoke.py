@@ -1,0 +1,25 @@
+"""The benchmark runs (at N=3): a smoke test, not a timing assertion."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.support.ctl import ROOT
+
+
+def test_bench_runs_at_three_hosts(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "bench.py"), "--hosts", "3",
+                           "--reps", "1", "--json", str(out)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    samples = json.loads(out.read_text())["samples"]
+    seen = {(s["tool"], s["scenario"]) for s in samples if s["ok"]}
+    assert seen == {("floor", "floor"), ("ctl", "launch"), ("ctl", "poll"), ("ctl", "cleanup"),
+                    ("ctl", "run-P2"), ("ansible", "launch"), ("ansible", "poll"),
+                    ("ansible", "cleanup"), ("ansible", "run-P2")}
+    assert all(s["wall"] > 0 and s["cpu"] > 0 for s in samples)
+    assert "| 3 | launch |" in proc.stdout
