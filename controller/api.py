@@ -44,6 +44,7 @@ class Job:
     shell: bool = False
     output_cap: int = DEFAULT_OUTPUT_CAP
     cleanup_after: float | None = None  # seconds after the end; the host erases the files
+    script: tuple[str, bytes] | None = None  # -m script: (name, content), run with command
 
     def __post_init__(self) -> None:
         if self.output_cap < 1024:

@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
     "become_flags": None,
     "ask_pass": False,
     "connection_password_file": None,
+    "connection_password": None,
     "remote_tmp": None,
     "vault_password_file": None,
     "vault_identity_list": [],
@@ -83,7 +84,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 # Never printed, never stored: masked wherever a setting is shown.
-SECRET_SETTINGS = frozenset({"become_password"})
+SECRET_SETTINGS = frozenset({"become_password", "connection_password"})
 MASK = "********"
 
 

@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover
     ClickAbort, ClickExit, UsageError = typer.Abort, typer.Exit, typer.TyperException  # type: ignore
 
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CtlError
-from . import commands  # noqa: F401  (registers the commands)
+from . import adhoc, commands, views  # noqa: F401  (registers the commands)
 from .app import app, warn
 
 __all__ = ["app", "main"]
@@ -29,8 +29,11 @@ __all__ = ["app", "main"]
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: one funnel from every error to one line and an exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if adhoc.is_adhoc(args):  # ctl run [PATTERN] ... -a ARGS: options anywhere, as ansible
+        args[0] = "adhoc"
     try:
-        code = app(args=argv, prog_name="ctl", standalone_mode=False)
+        code = app(args=args, prog_name="ctl", standalone_mode=False)
     except (ClickExit, typer.Exit) as exc:
         code = exc.exit_code
     except UsageError as exc:

@@ -107,7 +107,7 @@ class Invocation:
         from ..transport import ConnectOptions
 
         setup_logging(conn.verbose)
-        settings = conn.settings()
+        settings = loaded(conn.settings())
         if conn.no_host_key_checking:
             warn("WARNING: host key checking is OFF (--no-host-key-checking): a man in the "
                  "middle would not be noticed. Use this only in a lab.")
@@ -157,6 +157,13 @@ class Invocation:
         if next_hint:
             warn(next_hint)
         raise typer.Exit(exit_code(results))
+
+
+def loaded(settings: Settings) -> Settings:
+    """Say, once, what Ansible's config lookup warned about (a world-writable cwd ...)."""
+    for message in settings.ansible.warnings if settings.ansible else ():
+        warn(f"[WARNING]: {message}")
+    return settings
 
 
 def inventory_sources(hosts: Hosts, settings: Settings) -> list[str]:

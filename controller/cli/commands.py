@@ -3,61 +3,52 @@ Option groups come from ``options``; what every command shares from ``app``."""
 
 from __future__ import annotations
 
-import json
-import shlex
 import sys
-import time
-from typing import List
+from typing import Any, List
 
 import typer
 
 from ..errors import OptionError
 from ..results import Status, exit_code
 from ..settings import DEFAULTS
-from ..units import parse_duration, parse_signal, parse_size
-from .app import Invocation, app, inventory_sources, next_step, one_host, warn
-from .options import ALL_HOSTS, GRACE, Connection, Hosts, Show, options
-
-BACKGROUND = typer.Option(DEFAULTS["background"], "-B", "--background", help="Time limit of "
-                          "the job on each host, seconds (enforced on the host).")
-POLL = typer.Option(None, "-P", "--poll", help="Poll every N seconds until done; 0 = start "
-                    "and detach (default 15, ansible.cfg's poll_interval).")
-SHELL = typer.Option(False, "--shell", help="Run the command under /bin/sh -c (Ansible's "
-                     "shell) instead of as an argv (Ansible's command).")
-CLEANUP_AFTER = typer.Option(None, "--cleanup-after", metavar="AGE", help="The host erases the "
-                             "job's files this long after the job ends (e.g. 1d), with no "
-                             "controller involved.")
-OUTPUT_CAP = typer.Option("4M", "--output-cap", metavar="SIZE", help="Most output per stream "
-                          "embedded in the final record; the rest stays in the output files "
-                          "(ctl logs).")
+from ..units import parse_duration, parse_signal
+from .app import Invocation, app, next_step, warn
+from .options import ALL_HOSTS, GRACE, Connection, Hosts, Show, Timing, options
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
-@options(hosts=Hosts, conn=Connection, show=Show)
+@options(hosts=Hosts, conn=Connection, show=Show, timing=Timing)
 def run(
     command: List[str] | None = typer.Argument(None, help="The command, after --."),
-    background: int = BACKGROUND, poll: int | None = POLL, shell: bool = SHELL,
-    cleanup_after: str | None = CLEANUP_AFTER, output_cap: str = OUTPUT_CAP,
-    *, hosts: Hosts, conn: Connection, show: Show,
+    shell: bool = typer.Option(False, "--shell", help="Run the command under /bin/sh -c "
+                               "(Ansible's shell) instead of as an argv (Ansible's command)."),
+    *, hosts: Hosts, conn: Connection, show: Show, timing: Timing,
 ) -> None:
-    """Start COMMAND on every selected host, detached; print the jid.
+    """Start COMMAND on every selected host, detached; print the jid. Ansible's ad-hoc
+    form works too: ctl run [PATTERN] [options] -a "ARGS" [-m command|shell|script].
 
-    Example: ctl run -i hosts.yml -B 1000 -P 0 -- yum install docker-io
+    Examples: ctl run -i hosts.yml -B 1000 -P 0 -- yum install docker-io |
+    ctl run web -B 3600 -P 0 -a "yum -y update"
     """
+    argv = list(command or [])
+    launch(argv, " ".join(argv) if shell else argv, timing, hosts, conn, show)
+
+
+def launch(words: list[str], command: list[str] | str, timing: Timing, hosts: Hosts,
+           conn: Connection, show: Show, pattern: str | None = None, script: Any = None
+           ) -> None:
+    """Start one job on the selected hosts (and, with -P N, follow it)."""
     from ..api import Job
 
-    argv = list(command or [])
-    run_it = Invocation.start(conn, show, quiet_launch=poll != 0)
-    interval = poll if poll is not None else run_it.settings["poll_interval"]
-    job = Job(" ".join(argv) if shell else argv, timeout=background, poll=interval,
-              shell=shell, output_cap=parse_size(output_cap, "--output-cap"),
-              cleanup_after=None if cleanup_after is None
-              else parse_duration(cleanup_after, "--cleanup-after"))
-    targets = run_it.targets(hosts)
-    jid, results = run_it.execute(run_it.controller.run(targets, job))
+    it = Invocation.start(conn, show, quiet_launch=timing.poll != 0)
+    interval = timing.poll if timing.poll is not None else it.settings["poll_interval"]
+    job = Job(command, timeout=timing.background, poll=interval,
+              shell=isinstance(command, str), output_cap=timing.cap(),
+              cleanup_after=timing.cleanup_seconds(), script=script)
+    jid, results = it.execute(it.controller.run(it.targets(hosts, pattern), job))
     hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
         if interval == 0 else next_step(jid, results)
-    run_it.finish("run", results, hint)
+    it.finish("run", results, hint)
 
 
 @app.command()
@@ -172,103 +163,3 @@ def logs(
         if result.status is not Status.OK or result.msg:
             warn(f"ctl: {result.host}: {result.msg}")
     raise typer.Exit(exit_code(results))
-
-
-@app.command()
-@options(hosts=Hosts)
-def inventory(
-    host: str | None = typer.Option(None, "--host", help="One host: its variables and "
-                                    "effective connection settings, with where each came from."),
-    show_graph: bool = typer.Option(False, "--graph", help="The group tree."),
-    as_json: bool = typer.Option(False, "--json", "--list", help="ansible-inventory --list "
-                                 "JSON (the default without --graph or --host)."),
-    *, hosts: Hosts,
-) -> None:
-    """Show the hosts ctl selects and how it will reach each one (secrets masked).
-
-    Example: ctl inventory -i hosts.ini --host web01
-    """
-    from ..inventory import load_inventory, select_hosts
-    from ..inventory.view import as_list, graph, host_view
-    from ..settings import Settings
-
-    settings = hosts.unlocked(Settings.load())
-    sources = inventory_sources(hosts, settings)
-    inv = load_inventory(sources, extra_vars=hosts.extra(settings), settings=settings)
-    names = select_hosts(inv, hosts.limit)
-    if host is not None:
-        one_host(inv.specs, host, sources)
-        print(json.dumps(host_view(inv, host, settings), indent=4, sort_keys=True, default=str))
-    elif show_graph and not as_json:
-        print("\n".join(graph(inv, names)))
-    else:
-        print(json.dumps(as_list(inv, names), indent=4, sort_keys=True, default=str))
-
-
-@app.command()
-@options(conn=Connection)
-def jobs(as_json: bool = typer.Option(False, "--json", help="JSON Lines, one job a line."),
-         show_all: bool = typer.Option(False, "--all", help="Include cleaned-up jobs."),
-         refresh: bool = typer.Option(False, "--refresh", help="Poll the listed jobs first."),
-         limit: int = typer.Option(50, "-n", help="Show at most N jobs (0: all)."),
-         *, conn: Connection) -> None:
-    """List the jobs in the registry, newest first, with host counts at the last poll.
-
-    Example: ctl jobs --refresh
-    """
-    from ..registry import Registry
-    from ..render import job_table
-
-    registry = Registry()
-    rows = [j for j in registry.jobs() if show_all or j.state != "cleaned"][:limit or None]
-    if refresh:
-        refresh_jobs(conn, [job.jid for job in rows])
-    listing = [(job, registry.host_counts(job.jid)) for job in rows]
-    for job, counts in listing if as_json else ():
-        print(json.dumps({"jid": job.jid, "command": job.command, "created": job.created,
-                          "timeout": job.timeout, "state": job.state, "hosts": counts}))
-    if not as_json:
-        print(job_table([(job.jid, when(job.created), job.state, counts,
-                          command_text(job.command)) for job, counts in listing]))
-
-
-def refresh_jobs(conn: Connection, jids: list[str]) -> None:
-    """``ctl jobs --refresh``: poll each job once, quietly (the registry records it)."""
-    it = Invocation.start(conn, quiet=True)
-    for jid in jids:
-        it.execute(it.controller.poll(jid))
-
-
-@app.command()
-def show(jid: str = typer.Argument(..., help="The job id."),
-         as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
-    """One job from the registry, host by host: state, last status, rc, message.
-
-    Example: ctl show j445703768934.50473
-    """
-    from ..jid import check_jid
-    from ..registry import Registry
-    from ..render import host_table
-
-    check_jid(jid)
-    registry = Registry()
-    job, hosts = registry.job(jid), registry.hosts(jid)
-    if as_json:
-        print(json.dumps({"jid": jid, "command": job.command, "created": job.created,
-                          "timeout": job.timeout, "state": job.state,
-                          "hosts": [{"host": h.host, "state": h.state, **h.last}
-                                    for h in hosts]}))
-        return
-    print(f"job {jid}: {command_text(job.command)}\ncreated {when(job.created)}, -B "
-          f"{job.timeout}, -P {job.poll}, {job.state}, {len(hosts)} host(s)")
-    print(host_table([(h.host, h.state, str(h.last.get("status", "-")),
-                       str(h.last.get("rc", "-")), str(h.last.get("msg", "")))
-                      for h in hosts]))
-
-
-def when(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
-
-
-def command_text(command: list[str] | str) -> str:
-    return command if isinstance(command, str) else shlex.join(command)

@@ -20,8 +20,8 @@ from typing import Any, Callable, List, TypeVar
 import typer
 
 from ..errors import OptionError
-from ..settings import Settings, Sourced
-from ..units import parse_extra_vars
+from ..settings import DEFAULTS, Settings, Sourced
+from ..units import parse_duration, parse_extra_vars, parse_size
 
 F = TypeVar("F", bound=Callable[..., Any])
 HOSTS, CONN, OUT, VAULT = "Hosts", "Connection", "Output", "Vault"
@@ -149,13 +149,19 @@ class Connection:
 
     def settings(self) -> Settings:
         """Every run-wide setting, resolved once: these options > ANSIBLE_* > ansible.cfg >
-        defaults. become_ask_pass from the cfg prompts here, as Ansible does."""
+        defaults. Passwords the cfg points to (become_password_file,
+        connection_password_file) are read here, and become_ask_pass prompts here."""
         settings = Settings.load(self.layer())
-        if settings["become_ask_pass"] and settings["become_password"] is None:
-            password = Sourced(getpass.getpass("BECOME password: "), "become_ask_pass")
-            settings = Settings({**settings.options, "become_password": password},
-                                settings.ansible)
-        return settings
+        found = dict(settings.options)
+        for name, file_setting in (("become_password", "become_password_file"),
+                                   ("connection_password", "connection_password_file")):
+            path = settings[file_setting]
+            if settings[name] is None and path:
+                found[name] = Sourced(read_secret_line(path, file_setting), file_setting)
+        if settings["become_ask_pass"] and "become_password" not in found:
+            found["become_password"] = Sourced(getpass.getpass("BECOME password: "),
+                                               "become_ask_pass")
+        return dataclasses.replace(settings, options=found)
 
     def _become_password(self) -> str | None:
         if self.become_password_file is not None:
@@ -204,3 +210,29 @@ ALL_HOSTS = typer.Option(False, "--all-hosts", rich_help_panel=HOSTS,
                          help="Every host the job was started on, from the registry (the "
                               "default without -i).")
 GRACE = typer.Option(5.0, "--grace", help="Seconds between the first signal and SIGKILL.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """A job's time limit, polling and leftovers (``run`` and its ad-hoc form)."""
+
+    background: int = typer.Option(DEFAULTS["background"], "-B", "--background",
+                                   help="Time limit of the job on each host, seconds "
+                                        "(enforced on the host).")
+    poll: int | None = typer.Option(None, "-P", "--poll", help="Poll every N seconds until "
+                                    "done; 0 = start and detach (default 15, ansible.cfg's "
+                                    "poll_interval).")
+    cleanup_after: str | None = typer.Option(
+        None, "--cleanup-after", metavar="AGE", help="The host erases the job's files this "
+        "long after the job ends (e.g. 1d), with no controller involved.")
+    output_cap: str = typer.Option("4M", "--output-cap", metavar="SIZE", help="Most output "
+                                   "per stream embedded in the final record; the rest stays "
+                                   "in the output files (ctl logs).")
+
+    def cap(self) -> int:
+        return parse_size(self.output_cap, "--output-cap")
+
+    def cleanup_seconds(self) -> float | None:
+        if self.cleanup_after is None:
+            return None
+        return parse_duration(self.cleanup_after, "--cleanup-after")

@@ -124,7 +124,8 @@ HOST_VARS: tuple[HostVar, ...] = (
     HostVar("become", ("ansible_become",), "become", flag),
     HostVar("become_method", ("ansible_become_method",), "become_method", become_method),
     HostVar("become_user", ("ansible_become_user",), "become_user", text),
-    HostVar("password", ("ansible_password", "ansible_ssh_pass"), None, secret),
+    HostVar("password", ("ansible_password", "ansible_ssh_pass"), "connection_password",
+            secret),
     HostVar("become_password", ("ansible_become_password", "ansible_become_pass"),
             "become_password", secret),
 )
