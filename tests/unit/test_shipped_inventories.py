@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.inventory import load_inventory
-from controller.inventory import select_hosts
+from controller.inventory import load_inventory, select_hosts
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
