@@ -22,7 +22,7 @@ from typing import Any
 
 from remote_payload import ctl_async_wrapper as wrapper
 
-from . import payload
+from . import payload, protocol
 from .hosts import HostSpec
 from .transport import Transport
 
@@ -153,7 +153,7 @@ async def call(transport: Transport, spec: HostSpec, request: dict[str, Any]
     token = secrets.token_hex(12)
     password = (spec.become_password or "") if spec.become else None
     if request["op"] == "launch":  # the supervisor's request, passed on by the shell
-        stdin = payload.encode_request(dict(request, op="supervise"), False, password)
+        stdin = payload.encode_request(protocol.supervise(request), False, password)
     else:
         stdin = payload.become_line(password)
     out = await transport.run(command(spec, request, token), stdin)

@@ -20,10 +20,12 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from remote_payload import ctl_async_wrapper as wrapper
+
 NEED_WRAPPER_RC = 90
 DISCOVERY = ("python3", "python", "/usr/libexec/platform-python")
 NO_PYTHON = "CTL-NO-PYTHON"
-RESULT_PREFIX = "CTL-RESULT "
+RESULT_PREFIX = wrapper.RESULT_PREFIX
 
 BOOTSTRAP = """\
 import sys,os,pwd,marshal

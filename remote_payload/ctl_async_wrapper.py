@@ -34,7 +34,7 @@ import time
 CONTRACT = (
     # job files and records
     "VERSION", "RUNNING_PREFIX", "valid_jid", "parse_record", "is_running", "stat_fields",
-    "HostFacts", "LOCAL", "lost_reason",
+    "HostFacts", "LOCAL",
     # requests and replies
     "REQUESTS", "RESULT_PREFIX", "NOT_FOUND", "TAIL_WINDOW", "status_result", "started_result",
     "cleanup_result", "clip_tail", "tail_fields",
