@@ -266,7 +266,8 @@ def stat_fields(stat):
 
 class HostFacts(object):
     """What lost_reason asks of the host, probed here. The controller's shell status read
-    (controller/fastpath.py) answers the same questions from the facts it was sent."""
+    (remote_payload/sh/status.sh, controller/fastpath.py) answers the same questions from
+    the facts it was sent."""
 
     def boot_id(self):
         return boot_id()
@@ -790,9 +791,10 @@ def daemonize_and_launch(request, paths):
 # === ops: one function per request op, and main ===============================================
 
 def op_supervise(request, paths):
-    """The second half of the shell launcher (controller/fastpath.py): /bin/sh has written
-    the running record with this process's pid and told the controller "started", then
-    exec'd us. Leave the SSH session, then start and supervise the job as a launch does."""
+    """The second half of the shell launcher (remote_payload/sh/launch.sh): /bin/sh has
+    written the running record with this process's pid and told the controller "started",
+    then exec'd us. Leave the SSH session, then start and supervise the job as a launch
+    does."""
     try:
         os.setsid()
     except OSError:
