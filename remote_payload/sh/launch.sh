@@ -1,11 +1,10 @@
 # A launch, when the host already holds this wrapper version: the shell answers "started"
 # as soon as a background process of its own has written the running record (naming that
 # process, its start time and the boot id), then that process execs Python as the job's
-# supervisor (op "supervise", the request line read by head.sh), which starts the job. No
-# Python start is waited for, so the reply no longer waits for the interpreter, the wrapper
-# and the forks. Anything unusual (no /proc, no interpreter, a job file already there, the
-# wrapper missing or not matching its hash) is undecided: the wrapper's own launch then
-# decides, and pushes.
+# supervisor (op "supervise", the request line read by head.sh), which starts the job: the
+# reply waits for neither the interpreter, the wrapper nor the forks. Anything unusual (no
+# /proc, no interpreter, a job file already there, the wrapper missing or not matching its
+# hash) is undecided: the wrapper's own launch then decides, and pushes.
 # After head.sh: $1 async dir, $2 the request line, $3 jid, $4 the wrapper's sha256, $5 its
 # VERSION, $6 its RUNNING_PREFIX, $7 the bootstrap (for python -c), then either "auto" and
 # the interpreters to look for (the first found runs), or "exec" and the interpreter's words.
