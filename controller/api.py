@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from . import protocol
 from .errors import CtlError, OptionError, PatternError
 from .events import Events, NoEvents
 from .hosts import HostOverrides, HostSpec
@@ -160,14 +161,13 @@ class Controller:
         self.registry.create_job(jid, job.command, job.shell, job.timeout, job.poll,
                                  [_abspath(s) for s in targets.sources],
                                  [(s, targets.groups.get(s.name, [])) for s in targets.specs])
-        request = {"op": "launch", "jid": jid, "cmd": job.command, "shell": job.shell,
-                   "timeout": job.timeout, "output_cap": job.output_cap,
-                   "cleanup_after": job.cleanup_after}
         started_at = time.monotonic()
         self.events.begin("launch", jid, len(targets.specs))
         async with self.session(keep_open=job.poll > 0) as session:
             async def launch(spec: HostSpec) -> HostResult:
-                data = await session.call(spec, dict(request, async_dir=spec.async_dir))
+                data = await session.call(spec, protocol.launch(
+                    spec.async_dir, jid, job.command, job.shell, job.timeout, job.output_cap,
+                    job.cleanup_after))
                 return HostResult.from_data(spec.name, data)
 
             launched = await self._collect(jid, "launch", session.fan_out(
@@ -216,10 +216,9 @@ class Controller:
 
     def _status_op(self, session: Session, jid: str, states: dict[str, str], tail: int = 0):
         async def status(spec: HostSpec) -> HostResult:
-            request = {"op": "status", "jid": jid, "async_dir": spec.async_dir,
-                       "tail_lines": tail}
+            request = protocol.status(spec.async_dir, jid, tail)
             data = await session.call(spec, request, retry=True)
-            if data.get("msg") == "could not find job" and states.get(spec.name) in NEVER_STARTED:
+            if protocol.not_found(data) and states.get(spec.name) in NEVER_STARTED:
                 data["msg"] = NEVER_STARTED[states[spec.name]]
             return HostResult.from_data(spec.name, data, status_read=True)
         return status
@@ -236,11 +235,10 @@ class Controller:
         self.events.begin("cleanup", jid, len(targets.specs))
         async with self.session() as session:
             async def erase(spec: HostSpec) -> HostResult:
-                request = {"op": "cleanup", "jid": jid, "async_dir": spec.async_dir}
+                request = protocol.cleanup(spec.async_dir, jid)
                 data = await session.call(spec, request, retry=True)
                 if kill and data.get("running"):
-                    await session.call(spec, {"op": "kill", "jid": jid, "signal": "SIGTERM",
-                                              "grace": grace, "async_dir": spec.async_dir})
+                    await session.call(spec, protocol.kill(spec.async_dir, jid, "SIGTERM", grace))
                     data = await session.call(spec, request, retry=True)
                 return HostResult.from_data(spec.name, data)
 
@@ -265,8 +263,7 @@ class Controller:
         self.events.begin("kill", jid, len(targets.specs))
         async with self.session() as session:
             async def stop(spec: HostSpec) -> HostResult:
-                data = await session.call(spec, {"op": "kill", "jid": jid, "signal": signame,
-                                                 "grace": grace, "async_dir": spec.async_dir})
+                data = await session.call(spec, protocol.kill(spec.async_dir, jid, signame, grace))
                 if data.get("killed"):  # the job failed; stopping it succeeded
                     return HostResult(spec.name, Status.CHANGED, data)
                 return HostResult.from_data(spec.name, data)
@@ -293,8 +290,8 @@ class Controller:
         self.events.begin("gc", None, len(targets.specs))
         async with self.session() as session:
             async def sweep(spec: HostSpec) -> HostResult:
-                data = await session.call(spec, {"op": "gc", "older_than": older_than,
-                                                 "async_dir": spec.async_dir}, retry=True)
+                data = await session.call(spec, protocol.gc(spec.async_dir, older_than),
+                                          retry=True)
                 return HostResult.from_data(spec.name, data)
 
             return await self._collect(None, "gc", session.fan_out(targets.specs, sweep),
@@ -385,8 +382,7 @@ class Controller:
 
     async def _erase_quietly(self, session: Session, spec: HostSpec, jid: str) -> None:
         try:
-            await session.call(spec, {"op": "cleanup", "jid": jid,
-                                      "async_dir": spec.async_dir}, retry=True)
+            await session.call(spec, protocol.cleanup(spec.async_dir, jid), retry=True)
         except Exception:  # the result stands; a left-over file is erased by ctl cleanup
             return
 

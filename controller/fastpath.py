@@ -1,11 +1,17 @@
-"""Shell-only status reads and cleanups: no Python start on the host when reading a file is
-enough.
+"""Shell-only status reads, cleanups and launches: no Python start on the host, or none
+waited for, when the shell is enough.
 
 A status read or a cleanup of a finished job needs no interpreter on the host: one
 ``/bin/sh`` exec reads the job file (and, for a running record, the liveness facts of its
-wrapper: boot id and ``/proc/<pid>/stat``) or erases the files. The controller then builds
-the result with the wrapper's own functions (``status_result``, ``lost_reason``,
-``cleanup_result``), so the answer is the one the wrapper would give.
+wrapper: boot id and ``/proc/<pid>/stat``) or erases the files. A launch is answered as soon
+as the shell has written the running record; Python then supervises the job. The controller
+builds the result with the wrapper's own functions (``status_result``, which asks
+``lost_reason`` with the facts the shell read, ``cleanup_result``, ``started_result``), so
+the answer is the one the wrapper would give.
+
+The scripts are files of their own (``remote_payload/sh/*.sh``, read once per process), run
+as ``/bin/sh -c SCRIPT ctl ARGUMENTS...`` with every argument quoted: nothing from a request
+is ever written into a script's text.
 
 Anything the shell cannot settle plainly (a cleanup of a record that may be running, a read
 error, an old record layout, a ``~user`` or relative async dir) answers
@@ -18,111 +24,34 @@ import json
 import posixpath
 import secrets
 import shlex
+from functools import cache
+from importlib import resources
 from typing import Any
 
 from remote_payload import ctl_async_wrapper as wrapper
 
-from . import payload
+from . import payload, protocol
 from .hosts import HostSpec
 from .transport import Transport
 
 MARK = b"CTL-FAST"
 LAUNCH_REQUEST_MAX = 64 * 1024
-
-# Sections are framed by a random token chosen per call (the job cannot know it): output
-# files hold any bytes. Liveness facts are read before the record, so a wrapper that is gone
-# while its record still says running was gone before that record was read: truly lost.
-_STATUS = """\
-d=%(dir)s; f="$d"/%(jid)s
-%(head)sif [ ! -e "$f" ]; then s missing; exit 0; fi
-h=$(head -c 64 -- "$f" 2>/dev/null)
-case $h in
-%(prefix)s[0-9]*)
-  p=${h#%(prefix)s}; p=${p%%%%[!0-9]*}; b=; t=
-  { read -r b </proc/sys/kernel/random/boot_id; } 2>/dev/null
-  { read -r t </proc/"$p"/stat; } 2>/dev/null || { kill -0 "$p" 2>/dev/null && t=alive; }
-  s pid; printf '%%s' "$p"; s boot; printf '%%s' "$b"; s stat; printf '%%s' "$t"
-  if [ %(tail)d -gt 0 ]; then
-    s stdout; tail -c %(window)d -- "$f.stdout" 2>/dev/null
-    s stderr; tail -c %(window)d -- "$f.stderr" 2>/dev/null
-  fi;;
-esac
-s record; exec cat -- "$f"
-"""
-
-# A record with a "started" key may be running: the wrapper decides (JSON escapes the
-# quotes inside strings, so only a real key matches). grep's 1 means none: erase.
-_CLEANUP = """\
-d=%(dir)s; f="$d"/%(jid)s
-%(head)sif [ ! -e "$f" ]; then s missing; exit 0; fi
-grep -q '"started"[[:space:]]*:' "$f" 2>/dev/null
-case $? in
-1) rm -f -- "$f" "$f.tmp" "$f.stdout" "$f.stderr" "$f.kill" && s erased;;
-*) s undecided;;
-esac
-"""
-
-
-# The launch, when the host already holds this wrapper version: the shell answers "started"
-# as soon as a background process of its own has written the running record (naming that
-# process, its start time and the boot id), then that process execs Python as the job's
-# supervisor (op "supervise"), which starts the job. No Python start is waited for, so
-# the reply no longer waits for the interpreter, the wrapper and the forks. Anything
-# unusual (no /proc, no interpreter, a job file already there, the wrapper missing or not
-# matching its hash) is undecided: the wrapper's own launch then decides, and pushes.
-_LAUNCH = """\
-umask 077
-d=%(dir)s; f="$d"/%(jid)s; w="$d"/.ctl/wrapper-%(sha)s.py
-%(head)s%(find)s
-if [ -z "$y" ] || [ ! -r /proc/self/stat ] || [ -e "$f" ] || [ -L "$f" ] ||
-   [ "$(sha256sum <"$w" 2>/dev/null)" != "%(sha)s  -" ]; then s undecided; exit 0; fi
-[ -n "$q" ] || { s undecided; exit 0; }
-r=$( (
-  exec </dev/null 2>/dev/null
-  read -r t </proc/self/stat || exit 0
-  p=${t%%%% *}; set -- ${t##*') '}; b=
-  read -r b </proc/sys/kernel/random/boot_id
-  printf '{"ctl": {"wrapper_pid": %%s, "wrapper_start": %%s, "boot_id": "%%s", '\
-'"version": %(version)d}, "started": 1, "finished": 0, "ansible_job_id": "%(jid)s"}' \
-    "$p" "${20}" "$b" >"$f.tmp" &&
-    mv -f -- "$f.tmp" "$f" || { rm -f -- "$f.tmp"; exit 0; }
-  echo started
-  exec >/dev/null
-  CTL_REQUEST=${q#CTL-REQUEST } exec %(python)s -c %(boot)s
-) & )
-[ "$r" = started ] && s started || s undecided
-"""
-
-
-# Every script starts here: stdin is read to its end first (the request line, if any, kept
-# in $q), as the wrapper does, so the channel never closes under the client's writes.
-_HEAD = """\
-q=; while IFS= read -r l; do case $l in 'CTL-REQUEST '*) q=$l;; esac; done
-s() { printf '\\n%(token)s %%s\\n' "$1"; }
-printf CTL-FAST; s dir; printf '%%s' "$d"
-"""
+OPS = ("status", "cleanup", "launch")
 
 
 class Undecided(Exception):
     """The shell's answer does not settle it: make the wrapper call."""
 
 
-def shell_dir(async_dir: str) -> str | None:
-    """The async dir as a shell word, resolved as the wrapper resolves it (``~`` is the
-    login's home, which sshd and ``sudo -H`` put in $HOME); None when the shell could not
-    resolve it the same way."""
-    if async_dir == "~":
-        return '"$HOME"'
-    if async_dir.startswith("~/"):
-        return '"$HOME"/' + shlex.quote(async_dir[2:])
-    if async_dir.startswith("/"):
-        return shlex.quote(async_dir)
-    return None
+def resolvable(async_dir: str) -> bool:
+    """The shell resolves the async dir as the wrapper does: an absolute path, or ``~`` and
+    ``~/...`` (head.sh puts the login's home there); not ``~user`` or a relative dir."""
+    return async_dir == "~" or async_dir.startswith(("~/", "/"))
 
 
 def applies(spec: HostSpec, request: dict[str, Any]) -> bool:
     op = request.get("op")
-    if spec.connection != "ssh" or shell_dir(str(request.get("async_dir", ""))) is None:
+    if spec.connection != "ssh" or not resolvable(str(request.get("async_dir", ""))):
         return False
     if not wrapper.valid_jid(request.get("jid")):
         return False
@@ -131,19 +60,39 @@ def applies(spec: HostSpec, request: dict[str, Any]) -> bool:
     return op in ("status", "cleanup")
 
 
+@cache
+def _read(name: str) -> str:
+    return resources.files("remote_payload").joinpath("sh").joinpath(name).read_text("utf-8")
+
+
+@cache
+def script(op: str) -> str:
+    """What ``/bin/sh -c`` runs for ``op``: remote_payload/sh/head.sh, then <op>.sh."""
+    if op not in OPS:
+        raise ValueError(f"no shell script for {op!r}")
+    return _read("head.sh") + _read(f"{op}.sh")
+
+
+def arguments(spec: HostSpec, request: dict[str, Any], token: str) -> list[str]:
+    """The script's positional arguments: head.sh's, then the op's (see each .sh file)."""
+    words = [token, request["async_dir"], request["jid"]]
+    if request["op"] == "status":
+        words += [wrapper.RUNNING_PREFIX, str(int(request.get("tail_lines") or 0)),
+                  str(wrapper.TAIL_WINDOW + 1)]
+    elif request["op"] == "launch":
+        python = ["auto", *payload.DISCOVERY] if spec.python == "auto" else \
+            ["exec", *payload.interpreter_argv(spec.python)]
+        words += [payload.wrapper_sha256(), str(wrapper.VERSION), wrapper.RUNNING_PREFIX,
+                  payload.bootstrap_snippet(), *python]
+    return words
+
+
 def command(spec: HostSpec, request: dict[str, Any], token: str) -> str:
-    template = {"status": _STATUS, "cleanup": _CLEANUP, "launch": _LAUNCH}[request["op"]]
-    python = '"$y" -S' if spec.python == "auto" else \
-        " ".join(payload.interpreter_words(spec.python))
-    script = template % {"head": _HEAD % {"token": token},
-                         "dir": shell_dir(request["async_dir"]), "jid": request["jid"],
-                         "prefix": shlex.quote(wrapper.RUNNING_PREFIX),
-                         "tail": int(request.get("tail_lines") or 0),
-                         "window": wrapper.TAIL_WINDOW + 1, "sha": payload.wrapper_sha256(),
-                         "version": wrapper.VERSION, "find": payload.find_python(spec.python),
-                         "python": python, "boot": shlex.quote(payload.bootstrap_snippet())}
+    """``/bin/sh -c SCRIPT ctl ARGUMENTS...``, every word quoted (under sudo when becoming):
+    the script's text is the file's, whatever the request."""
     words = payload.sudo_words(spec.become_user if spec.become else None)
-    return " ".join(words + ["/bin/sh", "-c", shlex.quote(script)])
+    words += ["/bin/sh", "-c", shlex.quote(script(request["op"])), "ctl"]
+    return " ".join(words + [shlex.quote(a) for a in arguments(spec, request, token)])
 
 
 async def call(transport: Transport, spec: HostSpec, request: dict[str, Any]
@@ -153,7 +102,7 @@ async def call(transport: Transport, spec: HostSpec, request: dict[str, Any]
     token = secrets.token_hex(12)
     password = (spec.become_password or "") if spec.become else None
     if request["op"] == "launch":  # the supervisor's request, passed on by the shell
-        stdin = payload.encode_request(dict(request, op="supervise"), False, password)
+        stdin = payload.encode_request(protocol.supervise(request), False, password)
     else:
         stdin = payload.become_line(password)
     out = await transport.run(command(spec, request, token), stdin)

@@ -11,6 +11,7 @@ import base64
 import codecs
 from typing import Callable
 
+from . import protocol
 from .hosts import HostSpec
 from .results import HostResult, Status
 from .runner import Session
@@ -50,8 +51,8 @@ async def host_logs(session: Session, spec: HostSpec, jid: str, follow: bool, si
     lines = {s: StreamLines() for s in STREAMS}
     seen_finished = False
     while True:
-        data = await session.call(spec, {"op": "logs", "jid": jid, "async_dir": spec.async_dir,
-                                         "offsets": offsets, "max_bytes": CHUNK}, retry=True)
+        data = await session.call(spec, protocol.logs(spec.async_dir, jid, offsets, CHUNK),
+                                  retry=True)
         if data.get("failed"):
             return HostResult.from_data(spec.name, data)
         got = 0

@@ -20,10 +20,12 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from remote_payload import ctl_async_wrapper as wrapper
+
 NEED_WRAPPER_RC = 90
 DISCOVERY = ("python3", "python", "/usr/libexec/platform-python")
 NO_PYTHON = "CTL-NO-PYTHON"
-RESULT_PREFIX = "CTL-RESULT "
+RESULT_PREFIX = wrapper.RESULT_PREFIX
 
 BOOTSTRAP = """\
 import sys,os,pwd,marshal
@@ -121,10 +123,15 @@ def bootstrap_snippet() -> str:
     return f'import binascii;exec(binascii.a2b_base64("{code}"))'
 
 
+def interpreter_argv(interpreter: str) -> list[str]:
+    """ansible_python_interpreter split into words (empty: ``python3``)."""
+    return shlex.split(interpreter) or ["python3"]
+
+
 def interpreter_words(interpreter: str) -> list[str]:
-    """ansible_python_interpreter split and quoted word by word, then ``-S``: the wrapper
-    needs no site-packages, and skipping ``site`` saves milliseconds on every call."""
-    return ([shlex.quote(w) for w in shlex.split(interpreter)] or ["python3"]) + ["-S"]
+    """ansible_python_interpreter's words, quoted, then ``-S``: the wrapper needs no
+    site-packages, and skipping ``site`` saves milliseconds on every call."""
+    return [shlex.quote(w) for w in interpreter_argv(interpreter)] + ["-S"]
 
 
 @lru_cache(maxsize=8)
@@ -134,21 +141,18 @@ def remote_command(interpreter: str, become_user: str | None = None) -> str:
     snippet = bootstrap_snippet()
     sudo = sudo_words(become_user)
     if interpreter == "auto":  # Ansible's discovery order, in one exec
-        script = (find_python("auto") + '; if [ -n "$y" ]; then exec "$y" -S -c "$0"; fi; '
+        script = (find_python() + '; if [ -n "$y" ]; then exec "$y" -S -c "$0"; fi; '
                   "echo " + NO_PYTHON + " >&2; exit 127")
         return " ".join(sudo + ["/bin/sh", "-c", shlex.quote(script), shlex.quote(snippet)])
     return " ".join(sudo + interpreter_words(interpreter) + ["-c", shlex.quote(snippet)])
 
 
-def find_python(interpreter: str) -> str:
-    """Shell lines that set $y to the interpreter (for ``auto``, the first of Ansible's
-    discovery order that exists; otherwise the first word of the quoted exec words, if it
-    exists), else leave $y empty."""
-    if interpreter == "auto":
-        return ("y=; for c in " + " ".join(DISCOVERY) + "; do if command -v \"$c\" "
-                ">/dev/null 2>&1; then y=$c; break; fi; done")
-    first = interpreter_words(interpreter)[0]
-    return f"y=; command -v {first} >/dev/null 2>&1 && y={first}"
+def find_python() -> str:
+    """Shell lines that set $y to the first interpreter of Ansible's discovery order that
+    exists, else leave it empty (remote_payload/sh/launch.sh does the same with the list
+    it is given)."""
+    return ("y=; for c in " + " ".join(DISCOVERY) + "; do if command -v \"$c\" "
+            ">/dev/null 2>&1; then y=$c; break; fi; done")
 
 
 def become_line(password: str | None) -> bytes:

@@ -16,12 +16,34 @@ Operations (``request["op"]``):
 Job files follow Ansible's contract: ``<async_dir>/<jid>``, written to ``<jid>.tmp``,
 fsynced and renamed; running record ``{"started": 1, "finished": 0, "ansible_job_id": ..}``;
 a finished record has no ``started`` key. ctl's own bookkeeping lives under the ``ctl`` key.
+
+The file stays one file (the controller pushes it by its hash), in four sections: compat
+(JSON without the json package), contract (job files, records, requests, replies: all the
+controller may use, named in ``CONTRACT``), process (supervision, signals, /proc) and ops
+(one ``op_*`` per operation, and ``main``).
 """
 import _signal as signal  # signal without the enum module it imports: ~2 ms less a call
 import errno
 import os
 import sys
 import time
+
+# The names the controller may take from this module: the contract section's, and main,
+# which the bootstrap calls. Anything else here may change without notice to it
+# (tests/unit/test_contract.py checks every controller/ module against this list).
+CONTRACT = (
+    # job files and records
+    "VERSION", "RUNNING_PREFIX", "valid_jid", "parse_record", "is_running", "stat_fields",
+    "HostFacts", "LOCAL",
+    # requests and replies
+    "REQUESTS", "RESULT_PREFIX", "NOT_FOUND", "TAIL_WINDOW", "status_result", "started_result",
+    "cleanup_result", "clip_tail", "tail_fields",
+    # the entry point
+    "main",
+)
+
+
+# === compat: JSON without the json package =====================================================
 
 # Imports are kept to what every operation needs: each costs milliseconds on every host
 # (subprocess alone costs ~11 ms, hence the small fork/exec in Job below; json, re and enum
@@ -73,11 +95,37 @@ except (ImportError, AttributeError, TypeError, ValueError):  # another Python: 
     def dumps(value, sort_keys=False):
         return json.dumps(value, sort_keys=sort_keys)
 
+
+# === contract: job files, records, requests and replies ========================================
+#
+# Job files, in the async dir:
+#   <jid>         the record (JSON), replaced whole: written to <jid>.tmp, fsynced, renamed
+#   <jid>.stdout  the job's output, appended to; <jid>.stderr likewise
+#   <jid>.kill    a kill request to the job's supervisor: {"signal": NAME, "grace": SECONDS}
+# A running record of ctl's is {"ctl": {...}, "started": 1, "finished": 0, "ansible_job_id":
+# JID}, in that order (RUNNING_PREFIX); a finished one has no "started" key. Ansible's own
+# records (no "ctl" key) are read and erased, never written.
+
 VERSION = 1
 RUNNING_PREFIX = '{"ctl": {"wrapper_pid": '  # how every running record of ctl's begins
-SIGNAL_NAMES = dict((getattr(signal, n), n) for n in sorted(dir(signal), reverse=True)
-                    if n.startswith("SIG") and "_" not in n and n not in ("SIGIOT", "SIGCLD",
-                                                                         "SIGPOLL"))
+RESULT_PREFIX = "CTL-RESULT "  # a reply: this, then the result as JSON, on one line
+NOT_FOUND = "could not find job"  # a reply's msg when there is no job file (Ansible's words)
+DEFAULT_OUTPUT_CAP = 4 * 1024 * 1024
+TAIL_WINDOW = 64 * 1024  # poll --tail looks for its lines in the last 64 KiB of each stream
+
+# Requests: one JSON object, {"op": OP, <OP's fields, below>, "async_dir": DIR}. The
+# bootstrap reads async_dir (and wrapper_sha256, which controller/payload.py adds); main()
+# the rest. controller/protocol.py builds every request with exactly these fields.
+_LAUNCH_FIELDS = ("jid", "cmd", "shell", "timeout", "output_cap", "cleanup_after")
+REQUESTS = {
+    "launch": _LAUNCH_FIELDS,
+    "supervise": _LAUNCH_FIELDS,  # the shell launcher's second half (op_supervise)
+    "status": ("jid", "tail_lines"),
+    "cleanup": ("jid",),
+    "kill": ("jid", "signal", "grace"),
+    "logs": ("jid", "offsets", "max_bytes"),
+    "gc": ("older_than",),
+}
 
 
 def valid_jid(jid):
@@ -88,23 +136,9 @@ def valid_jid(jid):
     head, dot, tail = (jid[1:] if jid[:1] == "j" else jid).partition(".")
     return bool(dot) and 1 <= len(head) <= 12 and 1 <= len(tail) <= 10 and \
         all("0" <= c <= "9" for c in head + tail)
-DEFAULT_OUTPUT_CAP = 4 * 1024 * 1024
-KILL_GRACE = 3.0
 
 
-class Timeout(Exception):
-    pass
-
-
-def emit(result):
-    sys.stdout.write("CTL-RESULT " + dumps(result, sort_keys=True) + "\n")
-    sys.stdout.flush()
-
-
-def now():
-    import datetime
-    return datetime.datetime.now()
-
+# --- job files --------------------------------------------------------------------------------
 
 def job_paths(async_dir, jid):
     if not valid_jid(jid):
@@ -163,86 +197,29 @@ def parse_record(raw):
     return record, None
 
 
-def boot_id():
+def remove_files(paths, keys=("job", "tmp", "stdout", "stderr", "kill")):
+    for key in keys:
+        try:
+            os.unlink(paths[key])
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                raise
+
+
+def read_kill_request(paths):
     try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except (IOError, OSError):
-        return None
+        with open(paths["kill"]) as f:
+            order = loads(f.read())
+    except (IOError, OSError, ValueError):
+        order = {}
+    return {"signal": order.get("signal", "SIGTERM"), "grace": order.get("grace", 5)}
 
 
-def proc_stat(pid):
-    """The fields of /proc/<pid>/stat after the command name (state first), or None."""
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            stat = f.read()
-    except (IOError, OSError):
-        return None
-    return stat_fields(stat)
-
-
-def stat_fields(stat):
-    """/proc/<pid>/stat's fields after the command name (which may hold spaces)."""
-    return stat[stat.rindex(b")") + 2:].split()
-
-
-def proc_start(pid):
-    """Start time of pid in clock ticks since boot (None when /proc has no such field)."""
-    fields = proc_stat(pid)
-    try:
-        return int(fields[19]) if fields else None
-    except (ValueError, IndexError):
-        return None
-
-
-def pid_alive(pid):
-    """True if pid is a live process (a zombie nobody reaped is dead)."""
-    try:
-        os.kill(pid, 0)
-    except OSError as exc:
-        if exc.errno != errno.EPERM:
-            return False
-    fields = proc_stat(pid)
-    return not (fields and fields[0] in (b"Z", b"X"))
-
-
-def is_running(record):
-    return "started" in record and not record.get("finished")
-
-
-class HostFacts(object):
-    """What lost_reason asks of the host, probed here. The controller's shell status read
-    (controller/fastpath.py) answers the same questions from the facts it was sent."""
-
-    def boot_id(self):
-        return boot_id()
-
-    def alive(self, pid):
-        return pid_alive(pid)
-
-    def start(self, pid):
-        return proc_start(pid)
-
-
-LOCAL = HostFacts()
-
-
-def lost_reason(record, facts=LOCAL):
-    """Why a record that says running has no live wrapper behind it, or None if it may live."""
-    info = record.get("ctl")
-    if not isinstance(info, dict) or not info.get("wrapper_pid"):
-        return None  # not ctl's record (Ansible's): we cannot tell
-    pid = int(info["wrapper_pid"])
-    recorded_boot = info.get("boot_id")
-    current_boot = facts.boot_id()
-    if recorded_boot and current_boot and recorded_boot != current_boot:
-        return "the host rebooted since the job started (boot id changed)"
-    if not facts.alive(pid):
-        return "its wrapper (pid %d) is gone" % pid
-    started = info.get("wrapper_start")
-    if started is not None and facts.start(pid) not in (None, started):
-        return "its wrapper (pid %d) is gone; the pid now belongs to another process" % pid
-    return None
+def write_json(path, data):
+    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(dumps(data))
+    os.rename(path + ".new", path)
 
 
 def tail(path, cap):
@@ -276,6 +253,96 @@ def output_fields(paths, cap):
     return fields
 
 
+# --- records ----------------------------------------------------------------------------------
+
+def is_running(record):
+    return "started" in record and not record.get("finished")
+
+
+def stat_fields(stat):
+    """/proc/<pid>/stat's fields after the command name (which may hold spaces)."""
+    return stat[stat.rindex(b")") + 2:].split()
+
+
+class HostFacts(object):
+    """What lost_reason asks of the host, probed here. The controller's shell status read
+    (remote_payload/sh/status.sh, controller/fastpath.py) answers the same questions from
+    the facts it was sent."""
+
+    def boot_id(self):
+        return boot_id()
+
+    def alive(self, pid):
+        return pid_alive(pid)
+
+    def start(self, pid):
+        return proc_start(pid)
+
+
+LOCAL = HostFacts()
+
+
+def lost_reason(record, facts=LOCAL):
+    """Why a record that says running has no live wrapper behind it, or None if it may live."""
+    info = record.get("ctl")
+    if not isinstance(info, dict) or not info.get("wrapper_pid"):
+        return None  # not ctl's record (Ansible's): we cannot tell
+    pid = int(info["wrapper_pid"])
+    recorded_boot = info.get("boot_id")
+    current_boot = facts.boot_id()
+    if recorded_boot and current_boot and recorded_boot != current_boot:
+        return "the host rebooted since the job started (boot id changed)"
+    if not facts.alive(pid):
+        return "its wrapper (pid %d) is gone" % pid
+    started = info.get("wrapper_start")
+    if started is not None and facts.start(pid) not in (None, started):
+        return "its wrapper (pid %d) is gone; the pid now belongs to another process" % pid
+    return None
+
+
+# --- replies ----------------------------------------------------------------------------------
+
+def emit(result):
+    sys.stdout.write(RESULT_PREFIX + dumps(result, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def not_found(jid, paths):
+    return {"failed": True, "msg": NOT_FOUND, "ansible_job_id": jid,
+            "started": 1, "finished": 1, "results_file": paths["job"]}
+
+
+def started_result(jid, job_file):
+    """What a launch answers once the running record is written (here, or from the
+    controller's shell launcher)."""
+    return {"started": 1, "finished": 0, "ansible_job_id": jid, "results_file": job_file,
+            "changed": True}
+
+
+def status_result(jid, job_file, record, problem, facts=LOCAL):
+    """A job's status in the shape of Ansible's async_status, from its record (or the
+    problem reading it) and the host's liveness facts."""
+    if problem == "missing":
+        return not_found(jid, {"job": job_file})
+    if problem:
+        return {"failed": True, "unreadable": True, "ansible_job_id": jid, "started": 1,
+                "finished": 1, "results_file": job_file,
+                "msg": "job file %s is %s" % (job_file, problem)}
+    result = dict((k, v) for k, v in record.items() if k != "ctl")  # bookkeeping, not news
+    result["ansible_job_id"] = jid
+    result["results_file"] = job_file
+    if is_running(record):
+        reason = lost_reason(record, facts)
+        if reason:
+            result.update(finished=1, failed=True, lost=True,
+                          msg="job lost: %s, but its record still says running" % reason)
+        else:
+            result.update(started=1, finished=0)
+        return result
+    result.update(started=1, finished=1)
+    return with_lines(result)
+
+
 def with_lines(result):
     for key in ("stdout", "stderr"):
         if isinstance(result.get(key), str):
@@ -283,7 +350,79 @@ def with_lines(result):
     return result
 
 
-# --- launch ---------------------------------------------------------------------------------
+def tail_fields(out, err, lines):
+    return {"stdout_tail": out.splitlines()[-lines:], "stderr_tail": err.splitlines()[-lines:]}
+
+
+def cleanup_result(jid, job_file, erased):
+    """What a cleanup that erased the files (or found none) answers, here or from the
+    controller's shell cleanup."""
+    if not erased:
+        return {"ansible_job_id": jid, "changed": False, "missing": True,
+                "msg": "%s; nothing to erase at %s" % (NOT_FOUND, job_file)}
+    return {"ansible_job_id": jid, "changed": False, "erased": job_file, "finished": 0,
+            "started": 0}
+
+
+def nothing_to_kill(jid, paths, record):
+    return {"changed": False, "ansible_job_id": jid, "finished": 1, "rc": record.get("rc"),
+            "results_file": paths["job"], "msg": "job already finished; nothing to kill"}
+
+
+# === process: the job, its supervisor, signals, /proc ==========================================
+
+SIGNAL_NAMES = dict((getattr(signal, n), n) for n in sorted(dir(signal), reverse=True)
+                    if n.startswith("SIG") and "_" not in n and n not in ("SIGIOT", "SIGCLD",
+                                                                         "SIGPOLL"))
+KILL_GRACE = 3.0
+
+
+class Timeout(Exception):
+    pass
+
+
+def now():
+    import datetime
+    return datetime.datetime.now()
+
+
+def boot_id():
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except (IOError, OSError):
+        return None
+
+
+def proc_stat(pid):
+    """The fields of /proc/<pid>/stat after the command name (state first), or None."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except (IOError, OSError):
+        return None
+    return stat_fields(stat)
+
+
+def proc_start(pid):
+    """Start time of pid in clock ticks since boot (None when /proc has no such field)."""
+    fields = proc_stat(pid)
+    try:
+        return int(fields[19]) if fields else None
+    except (ValueError, IndexError):
+        return None
+
+
+def pid_alive(pid):
+    """True if pid is a live process (a zombie nobody reaped is dead)."""
+    try:
+        os.kill(pid, 0)
+    except OSError as exc:
+        if exc.errno != errno.EPERM:
+            return False
+    fields = proc_stat(pid)
+    return not (fields and fields[0] in (b"Z", b"X"))
+
 
 def open_output(path):
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
@@ -407,13 +546,6 @@ def supervise(request, paths, notify_fd):
         return
     notify(notify_fd, started_result(jid, paths["job"]))
     Supervisor(proc, request, paths, base, start).run()
-
-
-def started_result(jid, job_file):
-    """What a launch answers once the running record is written (here, or from the
-    controller's shell launcher)."""
-    return {"started": 1, "finished": 0, "ansible_job_id": jid, "results_file": job_file,
-            "changed": True}
 
 
 def notify(fd, message):
@@ -620,24 +752,6 @@ class Supervisor(object):
             remove_files(self.paths)
 
 
-def read_kill_request(paths):
-    try:
-        with open(paths["kill"]) as f:
-            order = loads(f.read())
-    except (IOError, OSError, ValueError):
-        order = {}
-    return {"signal": order.get("signal", "SIGTERM"), "grace": order.get("grace", 5)}
-
-
-def remove_files(paths, keys=("job", "tmp", "stdout", "stderr", "kill")):
-    for key in keys:
-        try:
-            os.unlink(paths[key])
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                raise
-
-
 def daemonize_and_launch(request, paths):
     read_fd, write_fd = os.pipe()
     pid = os.fork()
@@ -674,10 +788,13 @@ def daemonize_and_launch(request, paths):
     return loads(raw.decode("utf-8"))
 
 
+# === ops: one function per request op, and main ===============================================
+
 def op_supervise(request, paths):
-    """The second half of the shell launcher (controller/fastpath.py): /bin/sh has written
-    the running record with this process's pid and told the controller "started", then
-    exec'd us. Leave the SSH session, then start and supervise the job as a launch does."""
+    """The second half of the shell launcher (remote_payload/sh/launch.sh): /bin/sh has
+    written the running record with this process's pid and told the controller "started",
+    then exec'd us. Leave the SSH session, then start and supervise the job as a launch
+    does."""
     try:
         os.setsid()
     except OSError:
@@ -700,13 +817,6 @@ def op_launch(request, paths):
     return daemonize_and_launch(request, paths)
 
 
-# --- status, cleanup, kill ------------------------------------------------------------------
-
-def not_found(jid, paths):
-    return {"failed": True, "msg": "could not find job", "ansible_job_id": jid,
-            "started": 1, "finished": 1, "results_file": paths["job"]}
-
-
 def op_status(request, paths):
     record, problem = read_record(paths)
     result = status_result(request["jid"], paths["job"], record, problem)
@@ -716,41 +826,10 @@ def op_status(request, paths):
     return result
 
 
-def status_result(jid, job_file, record, problem, facts=LOCAL):
-    """A job's status in the shape of Ansible's async_status, from its record (or the
-    problem reading it) and the host's liveness facts."""
-    if problem == "missing":
-        return not_found(jid, {"job": job_file})
-    if problem:
-        return {"failed": True, "unreadable": True, "ansible_job_id": jid, "started": 1,
-                "finished": 1, "results_file": job_file,
-                "msg": "job file %s is %s" % (job_file, problem)}
-    result = dict((k, v) for k, v in record.items() if k != "ctl")  # bookkeeping, not news
-    result["ansible_job_id"] = jid
-    result["results_file"] = job_file
-    if is_running(record):
-        reason = lost_reason(record, facts)
-        if reason:
-            result.update(finished=1, failed=True, lost=True,
-                          msg="job lost: %s, but its record still says running" % reason)
-        else:
-            result.update(started=1, finished=0)
-        return result
-    result.update(started=1, finished=1)
-    return with_lines(result)
-
-
-TAIL_WINDOW = 64 * 1024  # poll --tail looks for its lines in the last 64 KiB of each stream
-
-
 def running_output(paths, lines):
     out, _ = tail(paths["stdout"], TAIL_WINDOW)
     err, _ = tail(paths["stderr"], TAIL_WINDOW)
     return tail_fields(out, err, lines)
-
-
-def tail_fields(out, err, lines):
-    return {"stdout_tail": out.splitlines()[-lines:], "stderr_tail": err.splitlines()[-lines:]}
 
 
 def op_cleanup(request, paths):
@@ -763,16 +842,6 @@ def op_cleanup(request, paths):
                 "msg": "job %s is still running; not erased (wait for it to finish)" % jid}
     remove_files(paths)
     return cleanup_result(jid, paths["job"], erased=True)
-
-
-def cleanup_result(jid, job_file, erased):
-    """What a cleanup that erased the files (or found none) answers, here or from the
-    controller's shell cleanup."""
-    if not erased:
-        return {"ansible_job_id": jid, "changed": False, "missing": True,
-                "msg": "could not find job; nothing to erase at %s" % job_file}
-    return {"ansible_job_id": jid, "changed": False, "erased": job_file, "finished": 0,
-            "started": 0}
 
 
 def op_kill(request, paths):
@@ -820,11 +889,6 @@ def op_kill(request, paths):
     return with_lines(result)
 
 
-def nothing_to_kill(jid, paths, record):
-    return {"changed": False, "ansible_job_id": jid, "finished": 1, "rc": record.get("rc"),
-            "results_file": paths["job"], "msg": "job already finished; nothing to kill"}
-
-
 def wait_for_supervisor(paths, record, seconds=10.0):
     """A record the shell launcher wrote names a process that is still becoming the Python
     supervisor (no job_pid yet, no SIGUSR1 handler): wait until it has taken over (or the
@@ -835,13 +899,6 @@ def wait_for_supervisor(paths, record, seconds=10.0):
         time.sleep(0.05)
         record = read_record(paths)[0] or record
     return record
-
-
-def write_json(path, data):
-    fd = os.open(path + ".new", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(dumps(data))
-    os.rename(path + ".new", path)
 
 
 def op_logs(request, paths):

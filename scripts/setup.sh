@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ctl and its test suite need, idempotently: Debian's OpenSSH server and
-# client (when sshd is missing and we are root), Python's venv, and ctl with its test extras
-# into .venv. Safe to run again.
+# client (when sshd is missing and we are root), shellcheck (the tests check the host-side
+# shell with it), Python's venv, and ctl with its test extras into .venv. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,7 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v pgrep >/dev/null || need+=(procps)
 command -v tmux >/dev/null || need+=(tmux)
 command -v sudo >/dev/null || need+=(sudo)
+command -v shellcheck >/dev/null || need+=(shellcheck)
 [ -x /usr/bin/python3 ] || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
