@@ -45,7 +45,8 @@ class Job:
     shell: bool = False
     output_cap: int = DEFAULT_OUTPUT_CAP
     cleanup_after: float | None = None  # seconds after the end; the host erases the files
-    script: tuple[str, bytes] | None = None  # -m script: (name, content), run with command
+    expand: bool = False  # $VAR and ~ expanded in each word on the host (Ansible's command)
+    script: bytes | None = None  # -m script: the local script, run in place of command[0]
 
     def __post_init__(self) -> None:
         if self.output_cap < 1024:
@@ -167,7 +168,7 @@ class Controller:
             async def launch(spec: HostSpec) -> HostResult:
                 data = await session.call(spec, protocol.launch(
                     spec.async_dir, jid, job.command, job.shell, job.timeout, job.output_cap,
-                    job.cleanup_after))
+                    job.cleanup_after, job.expand, job.script))
                 return HostResult.from_data(spec.name, data)
 
             launched = await self._collect(jid, "launch", session.fan_out(

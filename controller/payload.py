@@ -71,8 +71,13 @@ if sha256(c).hexdigest()!=h:
     if sha256(s).hexdigest()!=h:
         sys.stdout.write("CTL-NEED-WRAPPER\\n")
         sys.exit(90)
-    if not os.path.isdir(w):
-        os.makedirs(w,0o700)
+    try:
+        os.path.isdir(w) or os.makedirs(w,0o700)
+    except OSError as x:
+        from json import dumps
+        sys.stdout.write("CTL-RESULT "+dumps({"failed":True,"msg":"could not create directory"
+            ": %s - %s (ctl: check ansible_async_dir and what the login may write)"%(a,x)})+"\\n")
+        sys.exit(0)
     t="%s.%d.tmp"%(p,os.getpid())
     with open(t,"wb") as f:
         f.write(s)

@@ -12,6 +12,7 @@ business; the shell-only paths that answer some requests without Python are ``fa
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from remote_payload import ctl_async_wrapper as wrapper
@@ -22,13 +23,15 @@ NOT_FOUND = wrapper.NOT_FOUND  # a reply's msg when the host has no job file for
 
 
 def launch(async_dir: str, jid: str, cmd: list[str] | str, shell: bool, timeout: int,
-           output_cap: int, cleanup_after: float | None) -> Request:
+           output_cap: int, cleanup_after: float | None, expand: bool = False,
+           script: bytes | None = None) -> Request:
     """Start ``cmd`` (an argv, or with ``shell`` one ``/bin/sh -c`` string) as job ``jid``,
     stopped after ``timeout`` seconds; its record keeps the last ``output_cap`` bytes of each
     stream; with ``cleanup_after``, the host erases its files that many seconds after it
     ends."""
     return _request("launch", async_dir, jid=jid, cmd=cmd, shell=shell, timeout=timeout,
-                    output_cap=output_cap, cleanup_after=cleanup_after)
+                    output_cap=output_cap, cleanup_after=cleanup_after, expand=expand,
+                    script=None if script is None else base64.b64encode(script).decode())
 
 
 def supervise(launch_request: Request) -> Request:

@@ -23,6 +23,7 @@ controller may use, named in ``CONTRACT``), process (supervision, signals, /proc
 (one ``op_*`` per operation, and ``main``).
 """
 import _signal as signal  # signal without the enum module it imports: ~2 ms less a call
+import binascii
 import errno
 import os
 import sys
@@ -116,7 +117,8 @@ TAIL_WINDOW = 64 * 1024  # poll --tail looks for its lines in the last 64 KiB of
 # Requests: one JSON object, {"op": OP, <OP's fields, below>, "async_dir": DIR}. The
 # bootstrap reads async_dir (and wrapper_sha256, which controller/payload.py adds); main()
 # the rest. controller/protocol.py builds every request with exactly these fields.
-_LAUNCH_FIELDS = ("jid", "cmd", "shell", "timeout", "output_cap", "cleanup_after")
+_LAUNCH_FIELDS = ("jid", "cmd", "shell", "timeout", "output_cap", "cleanup_after", "expand",
+                  "script")
 REQUESTS = {
     "launch": _LAUNCH_FIELDS,
     "supervise": _LAUNCH_FIELDS,  # the shell launcher's second half (op_supervise)
@@ -145,7 +147,7 @@ def job_paths(async_dir, jid):
         raise ValueError("invalid jid %r" % jid)
     base = os.path.join(async_dir, jid)
     return {"job": base, "tmp": base + ".tmp", "stdout": base + ".stdout",
-            "stderr": base + ".stderr", "kill": base + ".kill"}
+            "stderr": base + ".stderr", "kill": base + ".kill", "script": base + ".script"}
 
 
 def write_record(paths, record, sort_keys=True):
@@ -197,7 +199,7 @@ def parse_record(raw):
     return record, None
 
 
-def remove_files(paths, keys=("job", "tmp", "stdout", "stderr", "kill")):
+def remove_files(paths, keys=("job", "tmp", "stdout", "stderr", "kill", "script")):
     for key in keys:
         try:
             os.unlink(paths[key])
@@ -428,10 +430,29 @@ def open_output(path):
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
 
 
-def job_argv(request):
+def job_argv(request, paths):
+    """The job's argv: ``/bin/sh -c`` for shell; ``$VAR`` and ``~`` expanded in each word
+    with ``expand`` (Ansible's command module does); with ``script`` (Ansible's script
+    module), the first word names the shipped script, which is written beside the job file
+    (0700) and run in its place."""
     if request.get("shell"):
         return ["/bin/sh", "-c", request["cmd"]]
-    return list(request["cmd"])
+    argv = list(request["cmd"])
+    if request.get("expand"):
+        argv = [os.path.expanduser(os.path.expandvars(word)) for word in argv]
+    if request.get("script") is not None:
+        write_script(paths["script"], request["script"])
+        argv[:1] = [paths["script"]]
+    return argv
+
+
+def write_script(path, encoded):
+    data = binascii.a2b_base64(encoded.encode("ascii"))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o700)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
 
 
 class Job(object):
@@ -519,15 +540,16 @@ def supervise(request, paths, notify_fd):
     try:
         out_fd = open_output(paths["stdout"])
         err_fd = open_output(paths["stderr"])
-        proc = Job(job_argv(request), out_fd, err_fd)
+        proc = Job(job_argv(request, paths), out_fd, err_fd)
         os.close(out_fd)
         os.close(err_fd)
     except (OSError, ValueError) as exc:
-        code = 127 if getattr(exc, "errno", None) == errno.ENOENT else 126
-        record = dict(base, failed=1, rc=code, changed=False, msg=str(exc), end=str(now()),
-                      stdout="", stderr="", delta="0:00:00")
+        # Ansible's command module: rc is the errno, msg its words; ctl adds the reason
+        code = getattr(exc, "errno", None) or 257
+        record = dict(base, failed=1, rc=code, changed=False, end=str(now()), stdout="",
+                      stderr="", delta="0:00:00", msg="Error executing command. %s" % exc)
         write_record(paths, record)
-        notify(notify_fd, {"started": 0, "failed": True, "msg": str(exc), "record": record})
+        notify(notify_fd, {"started": 0, "failed": True, "msg": record["msg"], "record": record})
         return
     me = os.getpid()
     # In this order (RUNNING_PREFIX): a shell status read finds the pid in the first bytes
@@ -974,7 +996,13 @@ def main(request, async_dir):
         jid = request["jid"]
         paths = job_paths(async_dir, jid)
         if request["op"] == "launch" and not os.path.isdir(async_dir):
-            os.makedirs(async_dir, 0o700)
+            try:
+                os.makedirs(async_dir, 0o700)
+            except OSError as exc:
+                emit({"failed": True, "msg": "could not create directory: %s - %s (ctl: "
+                      "check ansible_async_dir and what the login may write)"
+                      % (async_dir, exc)})
+                return
         emit(OPS[request["op"]](request, paths))
     except Exception as exc:
         emit({"failed": True, "msg": "%s: %s" % (type(exc).__name__, exc)})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import Any, List
+from typing import List
 
 import typer
 
@@ -63,11 +63,13 @@ def adhoc(
     target = words[0] if words else None
     if target and hosts.limit:
         target = f"{target}:&{hosts.limit}"
-    launch(words, command, timing, hosts, conn, show, target, script)
+    launch(command, timing, hosts, conn, show, target, expand=module in COMMAND_MODULES,
+           script=script)
 
 
-def module_job(module: str, args: str | None) -> tuple[list[str] | str, Any]:
-    """(command, script) for a module and its -a; errors name the module."""
+def module_job(module: str, args: str | None) -> tuple[list[str] | str, bytes | None]:
+    """(command, script) for a module and its -a; errors name the module. For ``script``
+    the command's first word is the script's name, the script's bytes go along."""
     if module in RAW_MODULES:
         raise OptionError(f"-m {module}: This action (raw) does not support async. (ctl "
                           "starts every job detached: use -m command or -m shell)")
@@ -81,7 +83,7 @@ def module_job(module: str, args: str | None) -> tuple[list[str] | str, Any]:
     words = split(args, module)
     if module in COMMAND_MODULES:
         return words, None
-    return words[1:], read_script(words[0])
+    return [os.path.basename(words[0]), *words[1:]], read_script(words[0])
 
 
 def split(args: str, module: str) -> list[str]:
@@ -91,11 +93,11 @@ def split(args: str, module: str) -> list[str]:
         raise OptionError(f"-m {module}: cannot split -a {args!r}: {exc}") from exc
 
 
-def read_script(path: str) -> tuple[str, bytes]:
-    """The local script ``-m script`` copies: (its name, its bytes)."""
+def read_script(path: str) -> bytes:
+    """The local script ``-m script`` copies."""
     try:
         with open(os.path.expanduser(path), "rb") as f:
-            return os.path.basename(path), f.read()
+            return f.read()
     except OSError as exc:
         raise OptionError(f"-m script: Could not find or access '{path}' on the Ansible "
                           f"Controller: {exc.strerror}") from exc

@@ -4,7 +4,7 @@ Option groups come from ``options``; what every command shares from ``app``."""
 from __future__ import annotations
 
 import sys
-from typing import Any, List
+from typing import List
 
 import typer
 
@@ -31,12 +31,12 @@ def run(
     ctl run web -B 3600 -P 0 -a "yum -y update"
     """
     argv = list(command or [])
-    launch(argv, " ".join(argv) if shell else argv, timing, hosts, conn, show)
+    launch(" ".join(argv) if shell else argv, timing, hosts, conn, show)
 
 
-def launch(words: list[str], command: list[str] | str, timing: Timing, hosts: Hosts,
-           conn: Connection, show: Show, pattern: str | None = None, script: Any = None
-           ) -> None:
+def launch(command: list[str] | str, timing: Timing, hosts: Hosts, conn: Connection,
+           show: Show, pattern: str | None = None, expand: bool = False,
+           script: bytes | None = None) -> None:
     """Start one job on the selected hosts (and, with -P N, follow it)."""
     from ..api import Job
 
@@ -44,7 +44,7 @@ def launch(words: list[str], command: list[str] | str, timing: Timing, hosts: Ho
     interval = timing.poll if timing.poll is not None else it.settings["poll_interval"]
     job = Job(command, timeout=timing.background, poll=interval,
               shell=isinstance(command, str), output_cap=timing.cap(),
-              cleanup_after=timing.cleanup_seconds(), script=script)
+              cleanup_after=timing.cleanup_seconds(), expand=expand, script=script)
     jid, results = it.execute(it.controller.run(it.targets(hosts, pattern), job))
     hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
         if interval == 0 else next_step(jid, results)

@@ -6,6 +6,6 @@ f=$1/$3
 if [ ! -e "$f" ]; then s missing; exit 0; fi
 grep -q '"started"[[:space:]]*:' "$f" 2>/dev/null
 case $? in
-1) rm -f -- "$f" "$f.tmp" "$f.stdout" "$f.stderr" "$f.kill" && s erased;;
+1) rm -f -- "$f" "$f.tmp" "$f.stdout" "$f.stderr" "$f.kill" "$f.script" && s erased;;
 *) s undecided;;
 esac

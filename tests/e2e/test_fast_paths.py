@@ -108,7 +108,8 @@ def test_missing_command_is_reported_by_poll_after_a_shell_launch(ctl: Ctl, lab:
     jid = start(ctl, host.name, "/no/such/command")
     poll = ctl("poll", jid, "--wait", "--delay", "0.2", check_code=2)
     label, data = blocks(poll.stdout)[host.name]
-    assert label == "FAILED!" and data["rc"] == 127
+    assert label == "FAILED!" and data["rc"] == 2  # the errno, as Ansible's command module
+    assert data["msg"].startswith("Error executing command. ")
     assert "No such file or directory" in data["msg"]
 
 

@@ -33,8 +33,8 @@ def test_script_module_reads_the_local_script(tmp_path: Path) -> None:
     script = tmp_path / "maint.sh"
     script.write_bytes(b"#!/bin/sh\necho maintenance \"$@\"\n")
     command, shipped = module_job("script", f"{script} --fast 'two words'")
-    assert command == ["--fast", "two words"]
-    assert shipped == ("maint.sh", script.read_bytes())
+    assert command == ["maint.sh", "--fast", "two words"]
+    assert shipped == script.read_bytes()
     with pytest.raises(OptionError, match="Could not find or access"):
         module_job("script", str(tmp_path / "missing.sh"))
 
