@@ -136,6 +136,7 @@ class Controller:
         self.registry = registry or Registry()
         self.options = options or ConnectOptions()
         self.connect = connect  # how a host is reached: SSH, local, or a FakeTransport
+        self.jid: str | None = None  # the job ``run`` created (known before any host is)
         self.forks = forks
         self.workers = workers  # processes a one-shot operation is sharded over (None: 1)
         self.events: Events = events or NoEvents()
@@ -158,7 +159,7 @@ class Controller:
     # --- run ---------------------------------------------------------------------------
 
     async def run(self, targets: Targets, job: Job) -> tuple[str, list[HostResult]]:
-        jid = new_jid()
+        jid = self.jid = new_jid()
         self.registry.create_job(jid, job.command, job.shell, job.timeout, job.poll,
                                  [_abspath(s) for s in targets.sources],
                                  [(s, targets.groups.get(s.name, [])) for s in targets.specs])
@@ -231,6 +232,7 @@ class Controller:
         """Erase the job's files on each host; a running job is refused, or with ``kill``
         stopped first (TERM, KILL after ``grace``)."""
         check_jid(jid)
+        check_grace(grace)
         registered = self.registry.find_job(jid) is not None
         targets = targets or self.job_targets(jid)
         self.events.begin("cleanup", jid, len(targets.specs))
@@ -245,9 +247,8 @@ class Controller:
 
             results = await self._collect(jid, "cleanup", session.fan_out(
                 targets.specs, erase), _cleanup_state)
-        if registered and all(r.status in (Status.OK, Status.CHANGED) for r in results) \
-                and len(results) == len(self.registry.hosts(jid)):
-            self.registry.set_job_state(jid, "cleaned")
+        if registered and all(row.state == "erased" for row in self.registry.hosts(jid)):
+            self.registry.set_job_state(jid, "cleaned")  # every host of the job, erased
         return results
 
     # --- kill, logs, garbage collection ------------------------------------------------
@@ -258,8 +259,7 @@ class Controller:
         ``grace``; the job file then holds a finished record with ``"killed": true``."""
         check_jid(jid)
         signame = parse_signal(signal)
-        if grace < 0:
-            raise OptionError(f"--grace must be 0 or more seconds, got {grace:g}")
+        check_grace(grace)
         targets = targets or self.job_targets(jid)
         self.events.begin("kill", jid, len(targets.specs))
         async with self.session() as session:
@@ -361,31 +361,46 @@ class Controller:
                 if result.status in (Status.RUNNING, Status.UNREACHABLE) and not stop:
                     self.events.poll_tick(jid, result)
                     continue
-                if result.status is Status.RUNNING:
-                    result = HostResult.failed(result.host, give_up_msg, ansible_job_id=jid,
-                                               started=1, finished=0)
-                elif timeout_msg is not None and result.data.get("timeout"):
-                    data = dict(result.data, msg=give_up_msg)
-                    result = HostResult(result.host, Status.FAILED, data)
-                if result.status is not Status.UNREACHABLE:
-                    self.events.async_done(jid, result)
-                if erase and result.finished and result.status is not Status.UNREACHABLE \
-                        and result.data.get("finished"):
-                    await self._erase_quietly(session, pending[result.host], jid)
-                final[result.host] = result
-                updates.append((result, "erased" if erase and result.data.get("finished")
-                                else None))
-                self.events.result("poll", result)
+                shown = self._settled(jid, result, give_up_msg, timeout_msg)
+                erased = erase and shown.finished and shown.status is not Status.UNREACHABLE \
+                    and bool(shown.data.get("finished")) \
+                    and await self._erase_quietly(session, pending[result.host], jid)
+                final[result.host] = shown
+                # a job given up on still runs there: the registry keeps what was read
+                updates.append((result if result.status is Status.RUNNING else shown,
+                                "erased" if erased else None))
+                self.events.result("poll", shown)
                 del pending[result.host]
             if registered:
                 self.registry.record(jid, updates)
         return [final[s.name] for s in specs]
 
-    async def _erase_quietly(self, session: Session, spec: HostSpec, jid: str) -> None:
+    def _settled(self, jid: str, result: HostResult, give_up_msg: str,
+                 timeout_msg: int | None) -> HostResult:
+        """A host's last word in a watch: a job still running when we give up fails for
+        this command (it keeps running); a job the host timed out says Ansible's words."""
+        if result.status is Status.RUNNING:
+            result = HostResult.failed(result.host, give_up_msg, ansible_job_id=jid,
+                                       started=1, finished=0)
+        elif timeout_msg is not None and result.data.get("timeout"):
+            result = HostResult(result.host, Status.FAILED, dict(result.data, msg=give_up_msg))
+        if result.status is not Status.UNREACHABLE:
+            self.events.async_done(jid, result)
+        return result
+
+    async def _erase_quietly(self, session: Session, spec: HostSpec, jid: str) -> bool:
+        """Erase a finished job's files after ``run -P``; whether they are gone (if not,
+        the result stands and ``ctl cleanup`` erases them later)."""
         try:
-            await session.call(spec, protocol.cleanup(spec.async_dir, jid), retry=True)
-        except Exception:  # the result stands; a left-over file is erased by ctl cleanup
-            return
+            data = await session.call(spec, protocol.cleanup(spec.async_dir, jid), retry=True)
+        except Exception:
+            return False
+        return bool(data.get("erased") or data.get("missing"))
+
+
+def check_grace(grace: float) -> None:
+    if grace < 0:
+        raise OptionError(f"--grace must be 0 or more seconds, got {grace:g}")
 
 
 def _by_host(results: list[HostResult]) -> dict[str, HostResult]:

@@ -90,7 +90,7 @@ def arguments(spec: HostSpec, request: dict[str, Any], token: str) -> list[str]:
 def command(spec: HostSpec, request: dict[str, Any], token: str) -> str:
     """``/bin/sh -c SCRIPT ctl ARGUMENTS...``, every word quoted (under sudo when becoming):
     the script's text is the file's, whatever the request."""
-    words = payload.sudo_words(spec.become_user if spec.become else None)
+    words = payload.Become.of(spec).words()
     words += ["/bin/sh", "-c", shlex.quote(script(request["op"])), "ctl"]
     return " ".join(words + [shlex.quote(a) for a in arguments(spec, request, token)])
 
@@ -100,11 +100,11 @@ async def call(transport: Transport, spec: HostSpec, request: dict[str, Any]
     """The result of a status read, cleanup or launch made by the shell alone, or None when
     the wrapper must decide."""
     token = secrets.token_hex(12)
-    password = (spec.become_password or "") if spec.become else None
+    become = payload.Become.of(spec)
     if request["op"] == "launch":  # the supervisor's request, passed on by the shell
-        stdin = payload.encode_request(protocol.supervise(request), False, password)
+        stdin = payload.encode_request(protocol.supervise(request), False, become.password)
     else:
-        stdin = payload.become_line(password)
+        stdin = become.stdin()
     out = await transport.run(command(spec, request, token), stdin)
     try:
         if out.exit_status != 0:

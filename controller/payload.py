@@ -15,12 +15,14 @@ import base64
 import hashlib
 import json
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 from remote_payload import ctl_async_wrapper as wrapper
+
+from .hosts import HostSpec
 
 NEED_WRAPPER_RC = 90
 DISCOVERY = ("python3", "python", "/usr/libexec/platform-python")
@@ -158,6 +160,25 @@ def find_python() -> str:
     it is given)."""
     return ("y=; for c in " + " ".join(DISCOVERY) + "; do if command -v \"$c\" "
             ">/dev/null 2>&1; then y=$c; break; fi; done")
+
+
+@dataclass(frozen=True)
+class Become:
+    """How a host's remote calls become another user: every call, Python or shell, takes
+    its command prefix and its first stdin line from here, and nowhere else."""
+
+    user: str | None = None  # None: not becoming
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, spec: HostSpec) -> Become:
+        return cls(spec.become_user, spec.become_password or "") if spec.become else cls()
+
+    def words(self) -> list[str]:
+        return sudo_words(self.user)
+
+    def stdin(self) -> bytes:
+        return become_line(self.password)
 
 
 def become_line(password: str | None) -> bytes:

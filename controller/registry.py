@@ -66,7 +66,7 @@ def default_home(env: Mapping[str, str] | None = None) -> str:
 
 def summary(result: HostResult) -> dict[str, Any]:
     """What the registry keeps of a result: never the output, which may hold secrets."""
-    keep = ("rc", "msg", "finished", "lost", "unreadable", "timeout", "erased")
+    keep = ("rc", "msg", "finished", "lost", "unreadable", "timeout", "erased", "killed")
     return {"status": result.status.value, **{k: result.data[k] for k in keep if k in result.data}}
 
 
@@ -175,6 +175,8 @@ def outcome(row: HostRow) -> str:
     status = last.get("status")
     if last.get("lost"):
         return "lost"
+    if last.get("killed"):  # stopping it succeeded; the job did not
+        return "failed"
     if status in ("failed", "unreachable"):
         return str(status)
     if status == "running" or (status and last.get("finished") in (0, False)):

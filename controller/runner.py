@@ -99,11 +99,12 @@ class Session:
                 return result
             log.debug("%s: the shell read did not settle it; asking the wrapper",
                       request.get("op"))
-        command = payload.remote_command(spec.python, spec.become_user if spec.become else None)
+        become = payload.Become.of(spec)
+        command = payload.remote_command(spec.python, become.user)
         for with_wrapper in (False, True):
             log.debug("%s%s", request.get("op"), " (pushing the wrapper)" if with_wrapper else "")
             out = await transport.run(command, payload.encode_request(
-                request, with_wrapper, (spec.become_password or "") if spec.become else None))
+                request, with_wrapper, become.password))
             reply = payload.decode_reply(out.exit_status, out.stdout, out.stderr, spec.python)
             if reply.result is not None:
                 return reply.result

@@ -148,7 +148,7 @@ class Invocation:
             close = getattr(self.output, "close", None)
             if close is not None:
                 close()
-            jid = getattr(self.output, "jid", None)
+            jid = self.controller.jid
             hint = f"; what was launched is recorded: ctl poll {jid} --all-hosts" if jid else ""
             raise Interrupted(f"interrupted{hint}") from None
 
@@ -177,7 +177,8 @@ def inventory_sources(hosts: Hosts, settings: Settings) -> list[str]:
 
 def next_step(jid: str, results: list[HostResult]) -> str:
     statuses = {r.status for r in results}
-    if Status.RUNNING in statuses:
+    if Status.RUNNING in statuses or any(r.data.get("started") and r.data.get("finished") == 0
+                                         for r in results):  # given up on, still running
         return f"ctl: job {jid}: still running; next: ctl poll {jid} --wait"
     if Status.UNREACHABLE in statuses:
         return f"ctl: job {jid}: some hosts were unreachable; once they are back: " \

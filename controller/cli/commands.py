@@ -9,7 +9,7 @@ from typing import List
 import typer
 
 from ..errors import OptionError
-from ..results import Status, exit_code
+from ..results import HostResult, Status, exit_code
 from ..settings import DEFAULTS
 from ..units import parse_duration, parse_signal
 from .app import Invocation, app, next_step, warn
@@ -101,9 +101,18 @@ def cleanup(
     it = Invocation.start(conn, show)
     targets = it.job_targets(jid, hosts, all_hosts)
     results = it.execute(it.controller.cleanup(jid, targets, kill=kill, grace=grace))
-    erased = all(r.status in (Status.OK, Status.CHANGED) for r in results)
-    it.finish("cleanup", results, f"ctl: job {jid}: " + (
-        "cleaned up" if erased else "not cleaned up everywhere; see the hosts above"))
+    it.finish("cleanup", results, cleanup_step(it, jid, results))
+
+
+def cleanup_step(it: Invocation, jid: str, results: list[HostResult]) -> str:
+    """What a cleanup achieved: the whole job, these hosts only, or not everywhere."""
+    if not all(r.status in (Status.OK, Status.CHANGED) for r in results):
+        return f"ctl: job {jid}: not cleaned up everywhere; see the hosts above"
+    job = it.controller.registry.find_job(jid)
+    if job is None or job.state == "cleaned":
+        return f"ctl: job {jid}: cleaned up"
+    return f"ctl: job {jid}: cleaned up on these {len(results)} host(s); the job's other " \
+           f"hosts still hold its files: ctl cleanup {jid} --all-hosts"
 
 
 def sweep(jid: str | None, older_than: str, hosts: Hosts, conn: Connection, show: Show
