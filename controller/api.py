@@ -14,7 +14,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from . import protocol
 from .errors import CtlError, OptionError, PatternError
@@ -31,7 +31,7 @@ from .transport import ConnectOptions, Connector, open_transport
 from .units import parse_signal
 
 DEFAULT_OUTPUT_CAP = DEFAULTS["output_cap"]
-KILL_GRACE = DEFAULTS["kill_grace"]  # the wrapper's SIGTERM grace (3 s) plus margin
+KILL_GRACE = DEFAULTS["kill_grace"]  # ctl kill: seconds from the first signal to SIGKILL
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class Job:
     cleanup_after: float | None = None  # seconds after the end; the host erases the files
     expand: bool = False  # $VAR and ~ expanded in each word on the host (Ansible's command)
     script: bytes | None = None  # -m script: the local script, run in place of command[0]
+    per_host: Mapping[str, list[str] | str] | None = None  # a templated command, rendered
 
     def __post_init__(self) -> None:
         if self.output_cap < 1024:
@@ -69,6 +70,8 @@ class Targets:
     specs: list[HostSpec]
     groups: dict[str, list[str]] = field(default_factory=dict)
     sources: list[str] = field(default_factory=list)
+    # a host's inventory variables, rendered on use (hosts read from an inventory only)
+    variables: Callable[[str], Any] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_inventory(cls, sources: list[str], pattern: str | None = None,
@@ -79,18 +82,20 @@ class Targets:
         inv = load_inventory(sources, extra_vars=extra_vars, settings=settings, validate=False)
         names = select_hosts(inv, pattern)
         return cls([inv.specs[n] for n in names], {n: inv.groups_of(n) for n in names},
-                   list(sources))
+                   list(sources), getattr(inv.specs, "variables", None))
 
     def with_overrides(self, overrides: HostOverrides) -> Targets:
         """Command-line settings over hosts read back from the registry."""
         return Targets([s.with_overrides(overrides) for s in self.specs], self.groups,
                        self.sources)
 
-    def with_passwords(self, sources: list[str]) -> Targets:
-        known = _passwords(sources) if sources else {}
-        if not known:
-            return self
-        specs = [replace(s, password=known[s.name]) if s.name in known else s
+    def with_passwords(self, sources: list[str], settings: Settings | None = None) -> Targets:
+        """The passwords of hosts read back from the registry (which never stores them),
+        from the inventories the job was started with when they are still there, read with
+        ``settings`` (its vault secrets too): ``ansible_password``, and the become password
+        of a host that becomes and has none from the command line."""
+        known = _passwords(sources, {s.name for s in self.specs}, settings) if sources else {}
+        specs = [_with_password(s, *known[s.name]) if s.name in known else s
                  for s in self.specs]
         return Targets(specs, self.groups, self.sources)
 
@@ -107,14 +112,30 @@ class Targets:
         return cls(specs, {r.host: r.groups for r in rows if r.host in names})
 
 
-def _passwords(sources: list[str]) -> dict[str, str]:
-    """Passwords from the inventories a job was started with, when they are still there
-    (the registry never stores them)."""
+def _passwords(sources: list[str], names: set[str], settings: Settings | None
+               ) -> dict[str, tuple[str | None, str | None]]:
+    """(password, become password) per host of ``names`` that the inventories still give;
+    a host they can no longer resolve (a file gone, a secret not given) gets none."""
     try:
-        inv = load_inventory([s for s in sources if os.path.exists(s)])
+        inv = load_inventory([s for s in sources if os.path.exists(s)], settings=settings,
+                             validate=False)
     except CtlError:
         return {}
-    return {name: spec.password for name, spec in inv.specs.items() if spec.password}
+    found = {}
+    for name in names & set(inv.specs):
+        try:
+            spec = inv.specs[name]
+        except CtlError:
+            continue
+        found[name] = (spec.password, spec.become_password)
+    return found
+
+
+def _with_password(spec: HostSpec, password: str | None, become: str | None) -> HostSpec:
+    changes = {"password": password} if password and spec.password is None else {}
+    if become and spec.become and spec.become_password is None:
+        changes["become_password"] = become
+    return replace(spec, **changes) if changes else spec
 
 
 SKIP = "skip"  # a state_of() answer: this result changes nothing worth recording
@@ -146,15 +167,21 @@ class Controller:
 
     # --- targets -----------------------------------------------------------------------
 
-    def job_targets(self, jid: str, pattern: str | None = None) -> Targets:
-        """The hosts a registered job was started on (optionally narrowed by a pattern)."""
+    def job_targets(self, jid: str, pattern: str | None = None,
+                    settings: Settings | None = None,
+                    overrides: HostOverrides | None = None) -> Targets:
+        """The hosts a registered job was started on (optionally narrowed by a pattern),
+        with the command line's ``overrides`` over what was recorded, then the passwords
+        recovered from the job's inventories (see ``with_passwords``)."""
         check_jid(jid)
         self.registry.job(jid)
         rows = self.registry.hosts(jid)
         if not rows:
             raise PatternError(f"job {jid} has no hosts in the registry")
         targets = Targets.from_registry(rows, pattern)
-        return targets.with_passwords(self.registry.job(jid).inventory)
+        if overrides is not None:
+            targets = targets.with_overrides(overrides)
+        return targets.with_passwords(self.registry.job(jid).inventory, settings)
 
     # --- run ---------------------------------------------------------------------------
 
@@ -167,8 +194,9 @@ class Controller:
         self.events.begin("launch", jid, len(targets.specs))
         async with self.session(keep_open=job.poll > 0) as session:
             async def launch(spec: HostSpec) -> HostResult:
+                command = job.per_host[spec.name] if job.per_host else job.command
                 data = await session.call(spec, protocol.launch(
-                    spec.async_dir, jid, job.command, job.shell, job.timeout, job.output_cap,
+                    spec.async_dir, jid, command, job.shell, job.timeout, job.output_cap,
                     job.cleanup_after, job.expand, job.script))
                 return HostResult.from_data(spec.name, data)
 
@@ -178,7 +206,7 @@ class Controller:
                 return jid, launched
             running = [s for s in targets.specs
                        if _by_host(launched)[s.name].status is Status.CHANGED]
-            deadline = started_at + job.timeout + KILL_GRACE
+            deadline = started_at + job.timeout + protocol.TIMEOUT_GRACE + 2  # + margin
             self.events.begin("poll", jid, len(running))
             final = await self._watch(session, jid, running, job.poll, erase=True,
                                       give_up=lambda: time.monotonic() > deadline,

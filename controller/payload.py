@@ -180,6 +180,14 @@ class Become:
     def stdin(self) -> bytes:
         return become_line(self.password)
 
+    def explain(self, problem: str) -> str:
+        """A become failure says when no password was given at all (sudo then reports
+        'incorrect password attempts' for the empty line it read)."""
+        if problem.startswith("become failed") and self.user and not self.password:
+            return problem + "; no become password was given (-K, --become-password-file, " \
+                "or ansible_become_password, which may come from a vault)"
+        return problem
+
 
 def become_line(password: str | None) -> bytes:
     """stdin's first line for ``sudo -S`` when becoming (empty when no password was given),

@@ -20,6 +20,7 @@ from remote_payload import ctl_async_wrapper as wrapper
 Request = dict[str, Any]
 
 NOT_FOUND = wrapper.NOT_FOUND  # a reply's msg when the host has no job file for the jid
+TIMEOUT_GRACE = wrapper.TIMEOUT_GRACE  # -B ran out: seconds from SIGTERM to SIGKILL there
 
 
 def launch(async_dir: str, jid: str, cmd: list[str] | str, shell: bool, timeout: int,

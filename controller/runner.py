@@ -109,7 +109,7 @@ class Session:
             if reply.result is not None:
                 return reply.result
             if not reply.need_wrapper:
-                raise HostFailed(reply.problem)
+                raise HostFailed(become.explain(reply.problem))
         raise HostFailed("the host did not accept the pushed wrapper")
 
     async def _drop(self, name: str) -> None:

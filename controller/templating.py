@@ -149,6 +149,11 @@ class HostVars(Mapping[str, Any]):
     def __repr__(self) -> str:
         return f"HostVars({self.host!r})"
 
+    def render(self, value: Any, label: str) -> Any:
+        """Any value rendered with this host's variables (a module's ``-a``, say), not
+        cached; errors name ``label`` where they would name a variable."""
+        return self._render_key(label, value)
+
     def peer(self, host: str) -> HostVars:
         """Another host's variables, as ``hostvars[host]`` sees them (KeyError if unknown)."""
         family = self._family
@@ -464,10 +469,28 @@ def _get_environment() -> Any:
 
 def _build_environment() -> Any:
     from jinja2 import StrictUndefined, pass_context
+    from jinja2.tests import TESTS
+
+    @pass_context  # needs the context: no constant folding, every output is settled
+    def finalize(_context: Any, value: Any) -> Any:
+        return _settle(value)
+
+    env = _environment_class()(undefined=StrictUndefined, trim_blocks=True,
+                               keep_trailing_newline=False, autoescape=False,
+                               finalize=finalize)
+    env.filters = _filters()
+    env.tests = dict(TESTS, defined=_test_defined, undefined=_test_undefined,
+                     match=_test_match, search=_test_search, regex=_test_regex)
+    env.globals.update(lookup=_lookup, query=_query, q=_query)
+    return env
+
+
+def _environment_class() -> Any:
+    """Ansible's flavour of Jinja2's sandbox: native types, literal backslashes inside
+    ``{{ }}``, and variables (never Python attributes) behind ``hostvars.web1.x``."""
     from jinja2.lexer import TOKEN_STRING, TOKEN_VARIABLE_BEGIN, TOKEN_VARIABLE_END, Lexer
     from jinja2.nativetypes import NativeCodeGenerator
     from jinja2.sandbox import ImmutableSandboxedEnvironment
-    from jinja2.tests import TESTS
 
     class CodeGenerator(NativeCodeGenerator):
         def _output_const_repr(self, group: Any) -> str:
@@ -507,17 +530,7 @@ def _build_environment() -> Any:
                 return obj[argument] if argument in obj else obj.missing(str(argument))
             return super().getitem(obj, argument)
 
-    @pass_context  # needs the context: no constant folding, every output is settled
-    def finalize(_context: Any, value: Any) -> Any:
-        return _settle(value)
-
-    env = Environment(undefined=StrictUndefined, trim_blocks=True, keep_trailing_newline=False,
-                      autoescape=False, finalize=finalize)
-    env.filters = _filters()
-    env.tests = dict(TESTS, defined=_test_defined, undefined=_test_undefined,
-                     match=_test_match, search=_test_search, regex=_test_regex)
-    env.globals.update(lookup=_lookup, query=_query, q=_query)
-    return env
+    return Environment
 
 
 def _filters() -> dict[str, Callable[..., Any]]:

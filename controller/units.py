@@ -49,7 +49,6 @@ def parse_extra_vars(items: list[str], secrets: Sequence[Any] = ()) -> dict[str,
     """``-e key=value``, ``-e @vars.yml`` (which may be vaulted, as in Ansible) or
     ``-e '{"json": 1}'``, later ones winning."""
     import json
-    import shlex
 
     from .datafiles import load_yaml
 
@@ -68,7 +67,7 @@ def parse_extra_vars(items: list[str], secrets: Sequence[Any] = ()) -> dict[str,
                 raise OptionError(f"-e {text[:40]!r}: not valid JSON: {exc}") from exc
         else:
             data = {}
-            for word in shlex.split(text):
+            for word in split_words(text):
                 key, eq, value = word.partition("=")
                 if not eq or not key:
                     raise OptionError(f"-e {word!r}: expected key=value, @file or JSON")
@@ -77,3 +76,33 @@ def parse_extra_vars(items: list[str], secrets: Sequence[Any] = ()) -> dict[str,
             raise OptionError(f"-e {text[:40]!r}: extra vars must be a mapping")
         merged.update(data)
     return merged
+
+
+JINJA_OPEN, JINJA_CLOSE = ("{{", "{%", "{#"), ("}}", "%}", "#}")
+
+
+def split_words(text: str) -> list[str]:
+    """``key=value`` words as Ansible splits them: on blanks outside quotes (which are
+    removed, as a shell would) and outside ``{{ }}``/``{% %}``/``{# #}`` (kept whole, quotes
+    and all), so ``ansible_user={{ a | default('b c') }}`` stays one word."""
+    words, word, quote, depth, i = [], "", "", 0, 0
+    while i < len(text):
+        pair, char = text[i:i + 2], text[i]
+        if pair in JINJA_OPEN or (depth and pair in JINJA_CLOSE):
+            depth += 1 if pair in JINJA_OPEN else -1
+            word, i = word + pair, i + 2
+            continue
+        if depth:
+            word += char
+        elif quote:
+            quote, word = ("", word) if char == quote else (quote, word + char)
+        elif char in "'\"":
+            quote = char
+        elif char.isspace():
+            words, word = (words + [word], "") if word else (words, word)
+        else:
+            word += char
+        i += 1
+    if quote or depth:
+        raise OptionError(f"-e {text[:40]!r}: unbalanced {'quote' if quote else '{{ }}'}")
+    return words + [word] if word else words

@@ -37,8 +37,8 @@ CONTRACT = (
     "VERSION", "RUNNING_PREFIX", "valid_jid", "parse_record", "is_running", "stat_fields",
     "HostFacts", "LOCAL",
     # requests and replies
-    "REQUESTS", "RESULT_PREFIX", "NOT_FOUND", "TAIL_WINDOW", "status_result", "started_result",
-    "cleanup_result", "clip_tail", "tail_fields",
+    "REQUESTS", "RESULT_PREFIX", "NOT_FOUND", "TAIL_WINDOW", "TIMEOUT_GRACE", "status_result",
+    "started_result", "cleanup_result", "clip_tail", "tail_fields",
     # the entry point
     "main",
 )
@@ -113,6 +113,7 @@ RESULT_PREFIX = "CTL-RESULT "  # a reply: this, then the result as JSON, on one 
 NOT_FOUND = "could not find job"  # a reply's msg when there is no job file (Ansible's words)
 DEFAULT_OUTPUT_CAP = 4 * 1024 * 1024
 TAIL_WINDOW = 64 * 1024  # poll --tail looks for its lines in the last 64 KiB of each stream
+TIMEOUT_GRACE = 3.0  # -B ran out: SIGTERM to the job's group, SIGKILL this much later
 
 # Requests: one JSON object, {"op": OP, <OP's fields, below>, "async_dir": DIR}. The
 # bootstrap reads async_dir (and wrapper_sha256, which controller/payload.py adds); main()
@@ -376,9 +377,6 @@ def nothing_to_kill(jid, paths, record):
 SIGNAL_NAMES = dict((getattr(signal, n), n) for n in sorted(dir(signal), reverse=True)
                     if n.startswith("SIG") and "_" not in n and n not in ("SIGIOT", "SIGCLD",
                                                                          "SIGPOLL"))
-KILL_GRACE = 3.0
-
-
 class Timeout(Exception):
     pass
 
@@ -739,7 +737,7 @@ class Supervisor(object):
         timed_out = {"msg": "Timeout exceeded", "failed": True, "child_pid": self.proc.pid,
                      "ansible_job_id": self.base["ansible_job_id"], "timeout": True}
         write_record(self.paths, timed_out)  # as Ansible: the record first, then the kill
-        last = terminate(self.proc, signal.SIGTERM, KILL_GRACE)
+        last = terminate(self.proc, signal.SIGTERM, TIMEOUT_GRACE)
         return dict(self.base, rc=self.proc.returncode, signal=last, **timed_out)
 
     def killed(self):

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import List
+from typing import Any, Callable, List
 
 import typer
 
 from ..errors import OptionError
+from ..secret import is_secret
+from ..templating import has_template
 from .app import app
 from .commands import launch
 from .options import Connection, Hosts, Show, Timing, options
@@ -63,8 +65,35 @@ def adhoc(
     target = words[0] if words else None
     if target and hosts.limit:
         target = f"{target}:&{hosts.limit}"
+    render = per_host(module, args or "") if has_template(args) else None
     launch(command, timing, hosts, conn, show, target, expand=module in COMMAND_MODULES,
-           script=script)
+           script=script, render=render)
+
+
+def per_host(module: str, args: str) -> Callable[[Any], dict[str, list[str] | str]]:
+    """A templated -a, as Ansible renders module arguments: with each host's variables,
+    before any host is contacted (an undefined variable stops the run with exit 5). A
+    value from a vault is refused: ctl never puts a secret on a command line."""
+    def render(targets: Any) -> dict[str, list[str] | str]:
+        commands: dict[str, list[str] | str] = {}
+        for spec in targets.specs:
+            text = targets.variables(spec.name).render(args, "-a")
+            if is_secret(text):
+                raise OptionError(f"host {spec.name}: -a uses a vaulted value; ctl never puts a "
+                                  "secret on a command line (read it on the host instead)")
+            commands[spec.name] = shaped(module, str(text))
+        return commands
+    return render
+
+
+def shaped(module: str, text: str) -> list[str] | str:
+    """A rendered -a as the module runs it: one shell line, or words."""
+    if module in SHELL_MODULES:
+        return text
+    words = split(text, module)
+    if module in SCRIPT_MODULES and words:
+        return [os.path.basename(words[0]), *words[1:]]
+    return words
 
 
 def module_job(module: str, args: str | None) -> tuple[list[str] | str, bytes | None]:
@@ -78,12 +107,8 @@ def module_job(module: str, args: str | None) -> tuple[list[str] | str, bytes | 
                           "command, shell or script, or ansible itself for other modules")
     if not args or not args.strip():
         raise OptionError(f"-m {module}: no command given: -a \"ARGS\" is required")
-    if module in SHELL_MODULES:
-        return args, None
-    words = split(args, module)
-    if module in COMMAND_MODULES:
-        return words, None
-    return [os.path.basename(words[0]), *words[1:]], read_script(words[0])
+    script = read_script(split(args, module)[0]) if module in SCRIPT_MODULES else None
+    return shaped(module, args), script
 
 
 def split(args: str, module: str) -> list[str]:

@@ -137,8 +137,9 @@ class Invocation:
                               "-i INVENTORY, not both")
         if hosts.inventory:
             return self.targets(hosts, pattern)
-        targets = self.controller.job_targets(jid, pattern or hosts.limit)
-        return targets.with_overrides(overrides_from(self.settings))
+        return self.controller.job_targets(jid, pattern or hosts.limit,
+                                           hosts.unlocked(self.settings),
+                                           overrides_from(self.settings))
 
     def execute(self, work: Awaitable[T]) -> T:
         """Run one async entry point; Ctrl-C stops cleanly and says how to pick it up."""

@@ -4,7 +4,7 @@ Option groups come from ``options``; what every command shares from ``app``."""
 from __future__ import annotations
 
 import sys
-from typing import List
+from typing import TYPE_CHECKING, Any, Callable, List
 
 import typer
 
@@ -14,6 +14,9 @@ from ..settings import DEFAULTS
 from ..units import parse_duration, parse_signal
 from .app import Invocation, app, next_step, warn
 from .options import ALL_HOSTS, GRACE, Connection, Hosts, Show, Timing, options
+
+if TYPE_CHECKING:
+    from ..api import Targets
 
 
 @app.command(context_settings={"allow_interspersed_args": False})
@@ -36,16 +39,20 @@ def run(
 
 def launch(command: list[str] | str, timing: Timing, hosts: Hosts, conn: Connection,
            show: Show, pattern: str | None = None, expand: bool = False,
-           script: bytes | None = None) -> None:
-    """Start one job on the selected hosts (and, with -P N, follow it)."""
+           script: bytes | None = None, render: Callable[[Targets], Any] | None = None
+           ) -> None:
+    """Start one job on the selected hosts (and, with -P N, follow it); ``render`` gives
+    each host its own command (a templated -a) before any host is contacted."""
     from ..api import Job
 
     it = Invocation.start(conn, show, quiet_launch=timing.poll != 0)
     interval = timing.poll if timing.poll is not None else it.settings["poll_interval"]
+    targets = it.targets(hosts, pattern)
     job = Job(command, timeout=timing.background, poll=interval,
               shell=isinstance(command, str), output_cap=timing.cap(),
-              cleanup_after=timing.cleanup_seconds(), expand=expand, script=script)
-    jid, results = it.execute(it.controller.run(it.targets(hosts, pattern), job))
+              cleanup_after=timing.cleanup_seconds(), expand=expand, script=script,
+              per_host=render(targets) if render else None)
+    jid, results = it.execute(it.controller.run(targets, job))
     hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
         if interval == 0 else next_step(jid, results)
     it.finish("run", results, hint)

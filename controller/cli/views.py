@@ -10,7 +10,7 @@ import time
 import typer
 
 from ..settings import Settings
-from .app import Invocation, app, inventory_sources, loaded, one_host
+from .app import Invocation, app, inventory_sources, loaded, one_host, setup_logging
 from .options import Connection, Hosts, options
 
 
@@ -31,9 +31,11 @@ def inventory(
     from ..inventory import load_inventory, select_hosts
     from ..inventory.view import as_list, graph, host_view
 
+    setup_logging(0)
     settings = hosts.unlocked(loaded(Settings.load()))
     sources = inventory_sources(hosts, settings)
-    inv = load_inventory(sources, extra_vars=hosts.extra(settings), settings=settings)
+    inv = load_inventory(sources, extra_vars=hosts.extra(settings), settings=settings,
+                         validate=False)
     names = select_hosts(inv, hosts.limit)
     if host is not None:
         one_host(inv.specs, host, sources)

@@ -17,7 +17,7 @@ import shlex
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..errors import InventoryError
+from ..errors import CtlError, InventoryError
 from ..hosts import HostOverrides, HostSpec
 from ..secret import is_secret
 from ..settings import Settings
@@ -139,7 +139,12 @@ SSH_OPTIONS = ("proxyjump", "stricthostkeychecking", "userknownhostsfile", "conn
 SSH_QUIET = ("controlmaster", "controlpersist", "controlpath", "compression",
              "serveraliveinterval", "serveralivecountmax", "forwardagent")
 SSH_QUIET_FLAGS = ("-C", "-q", "-T", "-A", "-a", "-x", "-4", "-6")
-_WARNED: set[str] = set()
+_WARNED: set[str] = set()  # what was warned about since the inventory was loaded
+
+
+def forget_warnings() -> None:
+    """A new inventory load: its warnings are said again (once each)."""
+    _WARNED.clear()
 
 
 def ssh_args(source: str, host: str, line: str) -> dict[str, str]:
@@ -196,20 +201,28 @@ def lookup(hostvars: Mapping[str, Any], row: HostVar, settings: Settings
 
 def spec_from_vars(name: str, hostvars: Mapping[str, Any], source: str,
                    settings: Settings | None = None,
-                   env: Mapping[str, str] | None = None) -> HostSpec:
+                   env: Mapping[str, str] | None = None,
+                   locate: Callable[[str], str] | None = None) -> HostSpec:
     """``settings`` default: those of ``env`` (os.environ) and its ansible.cfg."""
-    return resolve(name, hostvars, source, settings or Settings.load(env=env))[0]
+    return resolve(name, hostvars, source, settings or Settings.load(env=env), locate)[0]
 
 
 def resolve(name: str, hostvars: Mapping[str, Any], source: str,
-            settings: Settings | None = None) -> tuple[HostSpec, dict[str, str]]:
+            settings: Settings | None = None, locate: Callable[[str], str] | None = None
+            ) -> tuple[HostSpec, dict[str, str]]:
     """A host's validated HostSpec from its merged variables, and where each field came
-    from (``variable ansible_user``, ``--user``, ``env ANSIBLE_REMOTE_USER``, ...)."""
+    from (``variable ansible_user``, ``--user``, ``env ANSIBLE_REMOTE_USER``, ...).
+    ``locate(variable)`` names the inventory layer that set a variable, for warnings."""
     settings = settings if settings is not None else Settings()
     values: dict[str, Any] = {"name": name}
     origins: dict[str, str] = {}
     for row in HOST_VARS:
-        value, var, origin = lookup(hostvars, row, settings)
+        try:
+            value, var, origin = lookup(hostvars, row, settings)
+        except CtlError:  # a vault or template error in a password this host never uses
+            if row.field != "become_password" or values.get("become"):
+                raise
+            continue
         if value is None:
             continue
         values[row.field] = row.check(Where(source, name, var or row.setting or row.field),
@@ -217,8 +230,9 @@ def resolve(name: str, hostvars: Mapping[str, Any], source: str,
         origins[row.field] = origin
         if var in ("ansible_password", "ansible_become_password", "ansible_become_pass",
                    "ansible_ssh_pass") and not is_secret(value):
-            log.warning("%s: host %s: %s is stored in plain text in an inventory; prefer "
-                        "keys, ssh-agent or ansible-vault", source, name, var)
+            _warn_once(f"host {name}: {var} is stored in plain text in "
+                       f"{locate(var) if locate else source}; prefer keys, ssh-agent or "
+                       "ansible-vault", f"{name}\0{var}")
     values.setdefault("address", name)
     origins.setdefault("address", "the inventory host name")
     _apply_ssh_args(values, origins, hostvars, settings, source, name)

@@ -9,9 +9,9 @@ from ..errors import InventoryError
 from ..hosts import HostSpec
 from ..settings import Settings
 from ..templating import HostVars, InventoryContext
-from .hostvars import spec_from_vars
+from .hostvars import forget_warnings, spec_from_vars
 from .model import Inventory
-from .precedence import depths, merged_vars
+from .precedence import depths, merged_vars, origin_of
 from .reader import Reader, read_host_list
 from .sources import read_source, read_vars_dirs
 
@@ -24,6 +24,7 @@ def load_inventory(sources: Iterable[str], env: Mapping[str, str] | None = None,
     ``settings`` (default: the environment's and ansible.cfg's) are what a host falls back
     to where its variables say nothing."""
     settings = settings if settings is not None else Settings.load(env=env)
+    forget_warnings()
     inv = Inventory(sources=list(sources), secrets=settings.secrets)
     inv.extra_vars = dict(extra_vars or {})
     inv.group("all")
@@ -96,9 +97,13 @@ class HostSpecs(Mapping[str, HostSpec]):
         if host not in self.built:
             if host not in self.raw:
                 raise KeyError(host)
-            self.built[host] = spec_from_vars(host, self.variables(host),
-                                              self.inv.host_source[host], self.settings)
+            self.built[host] = spec_from_vars(
+                host, self.variables(host), self.inv.host_source[host], self.settings,
+                locate=lambda var: origin_of(self.inv, host, (var,)))
         return self.built[host]
+
+    def __contains__(self, host: object) -> bool:
+        return host in self.raw  # without building the spec
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.raw)

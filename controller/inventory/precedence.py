@@ -62,3 +62,28 @@ def _ancestors(inv: Inventory, name: str) -> Iterable[str]:
             seen.add(parent)
             yield parent
             stack.extend(inv.groups[parent].parents)
+
+
+def origin_of(inv: Inventory, host: str, keys: tuple[str, ...]) -> str:
+    """Which layer set the first of ``keys`` that is set (the highest layer wins)."""
+    for key in keys:
+        if key in inv.extra_vars:
+            return f"extra vars (-e {key})"
+        if key in inv.host_file_vars.get(host, {}):
+            return f"host_vars/{host} ({key})"
+        if key in inv.host_vars[host]:
+            where = inv.var_source.get((host, key), inv.host_source[host])
+            return f"host {host} in {where} ({key})"
+        for name in reversed(_groups_by_precedence(inv, host)):
+            if key in inv.groups[name].file_vars:
+                return f"group_vars/{name} ({key})"
+        for name in reversed(_groups_by_precedence(inv, host)):
+            if key in inv.groups[name].vars:
+                return f"group {name} ({key})"
+    return "default"
+
+
+def _groups_by_precedence(inv: Inventory, host: str) -> list[str]:
+    order = depths(inv)
+    names = [g for g in inv.groups if host in inv.hosts_in(g)]
+    return sorted(names, key=lambda g: (order[g], g))

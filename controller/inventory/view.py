@@ -9,8 +9,9 @@ from typing import Any
 from ..secret import MASK, Sealed, is_secret
 from ..settings import Settings
 from .hostvars import resolve
+from .loader import HostSpecs
 from .model import Inventory
-from .precedence import depths, merged_vars
+from .precedence import depths, merged_vars, origin_of
 
 SECRET_KEYS = ("ansible_password", "ansible_ssh_pass", "ansible_become_password",
                "ansible_become_pass")
@@ -35,18 +36,19 @@ def _shown(key: str, value: Any) -> Any:
 
 
 def as_list(inv: Inventory, hosts: list[str]) -> dict[str, Any]:
-    """The shape of ``ansible-inventory --list``."""
+    """The shape of ``ansible-inventory --list``: hosts without variables are left out of
+    ``_meta.hostvars``, and ``ungrouped`` comes first among ``all``'s children, as there."""
     order = depths(inv)
     chosen = set(hosts)
-    out: dict[str, Any] = {"_meta": {"hostvars": {
-        h: masked(merged_vars(inv, h, order)) for h in hosts}}}
+    hostvars = {h: masked(merged_vars(inv, h, order)) for h in hosts}
+    out: dict[str, Any] = {"_meta": {"hostvars": {h: v for h, v in hostvars.items() if v}}}
     for name, group in inv.groups.items():
         body: dict[str, Any] = {}
         members = [h for h in group.hosts if h in chosen and name != "all"]
         if members:
             body["hosts"] = members
         if group.children:
-            body["children"] = list(group.children)
+            body["children"] = sorted(group.children, key=lambda c: c != "ungrouped")
         if body or name == "all":
             out[name] = body
     return out
@@ -65,36 +67,12 @@ def graph(inv: Inventory, hosts: list[str], name: str = "all", depth: int = 0) -
     return lines
 
 
-def origin_of(inv: Inventory, host: str, keys: tuple[str, ...]) -> str:
-    """Which layer set the first of ``keys`` that is set (the highest layer wins)."""
-    for key in keys:
-        if key in inv.extra_vars:
-            return f"extra vars (-e {key})"
-        if key in inv.host_file_vars.get(host, {}):
-            return f"host_vars/{host} ({key})"
-        if key in inv.host_vars[host]:
-            where = inv.var_source.get((host, key), inv.host_source[host])
-            return f"host {host} in {where} ({key})"
-        for name in reversed(_groups_by_precedence(inv, host)):
-            if key in inv.groups[name].file_vars:
-                return f"group_vars/{name} ({key})"
-        for name in reversed(_groups_by_precedence(inv, host)):
-            if key in inv.groups[name].vars:
-                return f"group {name} ({key})"
-    return "default"
-
-
-def _groups_by_precedence(inv: Inventory, host: str) -> list[str]:
-    order = depths(inv)
-    names = [g for g in inv.groups if host in inv.hosts_in(g)]
-    return sorted(names, key=lambda g: (order[g], g))
-
-
 def host_view(inv: Inventory, host: str, settings: Settings | None = None) -> dict[str, Any]:
     """One host: its groups, its variables, and each connection setting with where it came
     from (the inventory layer that set a variable, an option, the environment, the cfg)."""
     hostvars = merged_vars(inv, host, depths(inv))
-    spec, origins = resolve(host, hostvars, inv.host_source[host], settings)
+    variables = inv.specs.variables(host) if isinstance(inv.specs, HostSpecs) else hostvars
+    spec, origins = resolve(host, variables, inv.host_source[host], settings)
     shown = {}
     for name, value in spec.to_dict().items():
         if name != "name":
