@@ -137,7 +137,7 @@ async def guarded(spec: HostSpec, op: HostOp) -> HostResult:
     except HostError as exc:
         return HostResult.failed(spec.name, exc.message)
     except Exception as exc:  # a bug must cost one host, not the run; say so plainly
-        log.exception("internal error")
+        log.debug("internal error", exc_info=True)  # the traceback only at -vv
         return HostResult.failed(spec.name, f"internal error in ctl: {type(exc).__name__}: "
                                  f"{exc} (please report this)")
 

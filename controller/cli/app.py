@@ -135,8 +135,9 @@ class Invocation:
         if hosts.inventory and all_hosts:
             raise OptionError("use either --all-hosts (the job's hosts, from the registry) or "
                               "-i INVENTORY, not both")
-        if hosts.inventory:
-            return self.targets(hosts, pattern)
+        if hosts.inventory or (self.controller.registry.find_job(jid) is None
+                               and self.settings["inventory"]):
+            return self.targets(hosts, pattern)  # -i, or ansible.cfg's for a job ctl never ran
         return self.controller.job_targets(jid, pattern or hosts.limit,
                                            hosts.unlocked(self.settings),
                                            overrides_from(self.settings))
