@@ -8,7 +8,6 @@ that contact hosts, so ``ctl --version``, ``ctl jobs`` and ``ctl show`` start fa
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sys
 from dataclasses import dataclass
@@ -144,6 +143,8 @@ class Invocation:
 
     def execute(self, work: Awaitable[T]) -> T:
         """Run one async entry point; Ctrl-C stops cleanly and says how to pick it up."""
+        import asyncio
+
         try:
             return asyncio.run(work)  # type: ignore[arg-type]
         except KeyboardInterrupt:

@@ -10,10 +10,11 @@ import subprocess
 import pytest
 
 from controller import payload
-from controller.errors import JidError
+from controller.errors import JidError, OptionError
 from controller.hostlist import fold
 from controller.jid import check_jid, new_jid
 from controller.results import HostResult, Status, exit_code
+from controller.units import parse_extra_vars
 
 
 def test_new_jids_have_ansibles_form_and_differ() -> None:
@@ -101,3 +102,13 @@ def test_bootstrap_refuses_a_wrapper_whose_hash_does_not_match(tmp_path) -> None
 ])
 def test_host_lists_fold_like_clush(names, folded) -> None:
     assert fold(names) == folded
+
+
+def test_extra_vars_words_keep_templates_and_lose_quotes() -> None:
+    from controller.units import split_words
+
+    assert split_words("user={{ a | default('b c') }} x=\"1 2\" y=3") == [
+        "user={{ a | default('b c') }}", "x=1 2", "y=3"]
+    assert parse_extra_vars(["who={{ x }} n=1"]) == {"who": "{{ x }}", "n": "1"}
+    with pytest.raises(OptionError, match="unbalanced"):
+        split_words("a='open")
