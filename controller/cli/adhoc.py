@@ -22,7 +22,6 @@ import typer
 
 from ..errors import OptionError
 from ..secret import is_secret
-from ..templating import has_template
 from .app import app
 from .commands import launch
 from .options import Connection, Hosts, Show, Timing, options
@@ -65,6 +64,8 @@ def adhoc(
     target = words[0] if words else None
     if target and hosts.limit:
         target = f"{target}:&{hosts.limit}"
+    from ..templating import has_template
+
     render = per_host(module, args or "") if has_template(args) else None
     launch(command, timing, hosts, conn, show, target, expand=module in COMMAND_MODULES,
            script=script, render=render)

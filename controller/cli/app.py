@@ -17,7 +17,6 @@ import typer
 
 from .. import __version__
 from ..errors import EXIT_INTERRUPTED, CtlError, OptionError, PatternError
-from ..jid import check_jid
 from ..logcontext import LOG_CONTEXT
 from ..results import HostResult, Status, exit_code
 from ..settings import Settings
@@ -129,6 +128,7 @@ class Invocation:
         """A job's hosts: from ``-i`` when given, else the registry's, with the command
         line's connection options over what was recorded at launch."""
         from ..inventory.hostvars import overrides_from
+        from ..jid import check_jid
 
         check_jid(jid)
         if hosts.inventory and all_hosts:
