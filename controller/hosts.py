@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
-from .settings import DEFAULTS, UNSET
+from .defaults import DEFAULTS, UNSET
 
 DEFAULT_ASYNC_DIR = DEFAULTS["async_dir"]
 

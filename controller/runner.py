@@ -11,11 +11,11 @@ import logging
 from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from . import fastpath, payload
+from .defaults import DEFAULTS
 from .errors import HostError, HostFailed, HostUnreachable
 from .hosts import HostSpec
 from .logcontext import LOG_CONTEXT
 from .results import HostResult
-from .settings import DEFAULTS
 from .transport import ConnectOptions, Connector, Transport, open_transport
 from .workers import sharded
 

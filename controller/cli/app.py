@@ -19,12 +19,12 @@ from .. import __version__
 from ..errors import EXIT_INTERRUPTED, CtlError, OptionError, PatternError
 from ..logcontext import LOG_CONTEXT
 from ..results import HostResult, Status, exit_code
-from ..settings import Settings
 from .options import Connection, Hosts, Show
 
 if TYPE_CHECKING:
     from ..api import Controller, Targets
     from ..render import Output
+    from ..settings import Settings
 
 T = TypeVar("T")
 

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, Callable, List
 
 import typer
 
+from ..defaults import DEFAULTS
 from ..errors import OptionError
 from ..results import HostResult, Status, exit_code
-from ..settings import DEFAULTS
 from ..units import parse_duration, parse_signal
 from .app import Invocation, app, next_step, warn
 from .options import ALL_HOSTS, GRACE, Connection, Hosts, Show, Timing, options

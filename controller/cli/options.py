@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import getpass
 import inspect
 import os
 import typing
-from typing import Any, Callable, List, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, List, TypeVar
 
 import typer
 
+from ..defaults import DEFAULTS
 from ..errors import OptionError
-from ..settings import DEFAULTS, Settings, Sourced
 from ..units import parse_duration, parse_extra_vars, parse_size
+
+if TYPE_CHECKING:
+    from ..settings import Settings, Sourced
 
 F = TypeVar("F", bound=Callable[..., Any])
 HOSTS, CONN, OUT, VAULT = "Hosts", "Connection", "Output", "Vault"
@@ -34,7 +36,7 @@ def options(**groups: type) -> Callable[[F], F]:
         own = [p.replace(annotation=hints.get(p.name, p.annotation))
                for p in inspect.signature(command).parameters.values() if p.name not in groups]
         added = [inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default,
-                                   annotation=typing.get_type_hints(cls)[f.name])
+                                   annotation=hints_of(cls)[f.name])
                  for cls in groups.values() for f in dataclasses.fields(cls)]
 
         @functools.wraps(command)
@@ -49,6 +51,12 @@ def options(**groups: type) -> Callable[[F], F]:
         wrapper.__annotations__ = {p.name: p.annotation for p in params}
         return wrapper  # type: ignore[return-value]
     return decorate
+
+
+@functools.cache
+def hints_of(group: type) -> dict[str, Any]:
+    """A group's field types, resolved once (every command that takes the group reuses it)."""
+    return typing.get_type_hints(group)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +141,8 @@ class Connection:
 
     def layer(self) -> dict[str, Sourced]:
         """The options the user gave, as settings (name -> value and the option's flag)."""
+        from ..settings import Sourced
+
         if self.timeout is not None and self.timeout <= 0:
             raise OptionError(f"-T/--timeout must be more than 0 seconds, got {self.timeout:g}")
         given = {"forks": (self.forks, "--forks"), "timeout": (self.timeout, "--timeout"),
@@ -151,6 +161,10 @@ class Connection:
         """Every run-wide setting, resolved once: these options > ANSIBLE_* > ansible.cfg >
         defaults. Passwords the cfg points to (become_password_file,
         connection_password_file) are read here, and become_ask_pass prompts here."""
+        import getpass
+
+        from ..settings import Settings, Sourced
+
         settings = Settings.load(self.layer())
         found = dict(settings.options)
         for name, file_setting in (("become_password", "become_password_file"),
@@ -167,6 +181,8 @@ class Connection:
         if self.become_password_file is not None:
             return read_secret_line(self.become_password_file, "--become-password-file")
         if self.ask_become_pass:
+            import getpass
+
             return getpass.getpass("BECOME password: ")
         return None
 

@@ -9,7 +9,6 @@ import time
 
 import typer
 
-from ..settings import Settings
 from .app import Invocation, app, inventory_sources, loaded, one_host, setup_logging
 from .options import Connection, Hosts, options
 
@@ -30,6 +29,7 @@ def inventory(
     """
     from ..inventory import load_inventory, select_hosts
     from ..inventory.view import as_list, graph, host_view
+    from ..settings import Settings
 
     setup_logging(0)
     settings = hosts.unlocked(loaded(Settings.load()))
@@ -126,6 +126,8 @@ def config(
 
     Example: ctl config
     """
+    from ..settings import Settings
+
     settings = loaded(Settings.load())
     rows = settings.rows(changed_only=not show_all)
     if as_json:

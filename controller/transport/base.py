@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..settings import DEFAULTS
+from ..defaults import DEFAULTS
 
 
 @dataclass(frozen=True)

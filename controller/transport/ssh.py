@@ -12,9 +12,9 @@ from typing import Any, Iterator
 
 import asyncssh
 
+from ..defaults import DEFAULTS
 from ..errors import HostUnreachable
 from ..hosts import HostSpec
-from ..settings import DEFAULTS
 from .base import ConnectOptions, ExecResult
 
 log = logging.getLogger("ctl")
