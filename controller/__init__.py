@@ -24,7 +24,7 @@ _EXPORTS = {
     "RegistryError": "errors", "ConfigError": "errors", "VaultError": "errors",
     "TemplateError": "errors", "HostSpec": "hosts", "Registry": "registry",
     "HostResult": "results", "Status": "results", "ConnectOptions": "transport",
-    "Settings": "settings", "FakeTransport": "transport.fake",
+    "Settings": "settings", "FakeTransport": "transport.fake", "FakeHosts": "transport.fake",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])

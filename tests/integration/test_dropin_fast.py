@@ -9,20 +9,13 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
 
-from tests.support.fast import Cli, reap_jobs
+from tests.support.fast import Cli
 
 PASSWORD = "drop-in-vault-password"
-
-
-@pytest.fixture(autouse=True)
-def reaper(tmp_path: Path) -> Iterator[None]:
-    yield
-    reap_jobs(tmp_path)
 
 
 @pytest.fixture

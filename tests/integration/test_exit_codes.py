@@ -6,23 +6,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from controller.transport.local import LocalTransport
-from tests.support.fast import Cli, blocks, finished_record, reap_jobs, wait_for
-
-
-@pytest.fixture(autouse=True)
-def reaper(tmp_path: Path) -> Iterator[None]:
-    yield
-    reap_jobs(tmp_path)
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(tmp_path, monkeypatch)
+from tests.support.fast import Cli, blocks, finished_record, wait_for
 
 
 def refused(cli: Cli, *argv: str) -> str:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -23,16 +22,9 @@ from tests.support.fast import (
     fake_controller,
     fake_specs,
     op_of,
-    reap_jobs,
     statuses,
     with_env,
 )
-
-
-@pytest.fixture(autouse=True)
-def reaper(tmp_path: Path) -> Iterator[None]:
-    yield
-    reap_jobs(tmp_path)
 
 
 def garbage(spec, command, stdin):  # type: ignore[no-untyped-def]

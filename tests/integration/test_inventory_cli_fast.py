@@ -27,11 +27,6 @@ SECRETS = ("hunter2-a7", "s3cret-b8")
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(tmp_path, monkeypatch)
-
-
-@pytest.fixture
 def inv(tmp_path: Path) -> str:
     root = tmp_path / "inventory"
     (root / "group_vars").mkdir(parents=True)

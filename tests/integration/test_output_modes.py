@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -13,20 +12,9 @@ from controller.api import Job, Targets
 from controller.render import JsonOutput, TextOutput
 from controller.results import HostResult, Status
 from controller.transport.fake import FakeHosts
-from tests.support.fast import Cli, blocks, fake_controller, fake_specs, reap_jobs, waiting_job
+from tests.support.fast import Cli, blocks, fake_controller, fake_specs, waiting_job
 
 KEYS = {"event", "op", "jid", "host", "status", "data"}
-
-
-@pytest.fixture(autouse=True)
-def reaper(tmp_path: Path) -> Iterator[None]:
-    yield
-    reap_jobs(tmp_path)
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(tmp_path, monkeypatch)
 
 
 def finished_job(cli: Cli, inv: str, *command: str, hosts: tuple[str, ...] = ("l0",),

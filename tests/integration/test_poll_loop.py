@@ -4,7 +4,6 @@ out between rounds, ``--tail`` of a running job (fake hosts and the local connec
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -22,22 +21,10 @@ from tests.support.fast import (
     fake_specs,
     job_files,
     op_of,
-    reap_jobs,
     statuses,
     wait_for,
     waiting_job,
 )
-
-
-@pytest.fixture(autouse=True)
-def reaper(tmp_path: Path) -> Iterator[None]:
-    yield
-    reap_jobs(tmp_path)
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(tmp_path, monkeypatch)
 
 
 def flaky(down_for: int, op: str = "status") -> FakeHosts:

@@ -9,7 +9,6 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -27,22 +26,10 @@ from tests.support.fast import (
     fake_specs,
     job_files,
     op_of,
-    reap_jobs,
     statuses,
     wait_for,
     waiting_job,
 )
-
-
-@pytest.fixture(autouse=True)
-def reaper(tmp_path: Path) -> Iterator[None]:
-    yield
-    reap_jobs(tmp_path)
-
-
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
-    return Cli(tmp_path, monkeypatch)
 
 
 def states(registry: Registry, jid: str) -> dict[str, str]:

@@ -41,6 +41,7 @@ from controller.render import Output
 from controller.results import HostResult, Status
 from controller.transport.base import ExecResult
 from controller.transport.fake import FakeHosts
+from tests.support.ctl import blocks  # noqa: F401  (the one output parser)
 
 PYTHON = sys.executable
 JID_IN_CLOSING_LINE = re.compile(r"ctl: job (j?\d+\.\d+)\b")
@@ -273,21 +274,6 @@ class Cli:
         """Wait (bounded) until the job's final record is written on each local host."""
         for host in hosts:
             wait_for(lambda h=host: finished_record(self.async_dir(h), jid))
-
-
-def blocks(stdout: str) -> dict[str, tuple[str, dict[str, Any]]]:
-    """``host | LABEL => {json}`` blocks by host (the last one of each host wins)."""
-    found: dict[str, tuple[str, dict[str, Any]]] = {}
-    decoder = json.JSONDecoder()
-    pos = 0
-    while True:
-        at = stdout.find(" => {", pos)
-        if at < 0:
-            return found
-        start = stdout.rfind("\n", 0, at) + 1
-        host, label = [p.strip() for p in stdout[start:at].split(" | ", 1)]
-        data, pos = decoder.raw_decode(stdout, at + 4)
-        found[host] = (label, data)
 
 
 def statuses(results: list[HostResult]) -> dict[str, Status]:
