@@ -24,17 +24,20 @@ class Terminal:
         self.name = f"ctl-{uuid.uuid4().hex[:8]}"
         self.env = dict(env, TERM="xterm-256color")
         self.env.pop("NO_COLOR", None)
-        subprocess.run([TMUX, "new-session", "-d", "-s", self.name, "-x", "160", "-y", "50",
-                        "sh"], env=self.env, check=True)
+        # a tmux server of its own (-L): a server already running elsewhere would give the
+        # session ITS environment (another HOME and CTL_HOME), not this one
+        self.tmux = [TMUX, "-L", self.name]
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "160", "-y",
+                        "50", "sh"], env=self.env, check=True)
 
     def type(self, line: str) -> None:
-        subprocess.run([TMUX, "send-keys", "-t", self.name, line, "Enter"], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, line, "Enter"], check=True)
 
     def keys(self, *keys: str) -> None:
-        subprocess.run([TMUX, "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def screen(self, colors: bool = False) -> str:
-        args = [TMUX, "capture-pane", "-p", "-S", "-500", "-t", self.name] + \
+        args = [*self.tmux, "capture-pane", "-p", "-S", "-500", "-t", self.name] + \
             (["-e"] if colors else [])
         return subprocess.run(args, capture_output=True, text=True, check=True).stdout
 
@@ -48,7 +51,7 @@ class Terminal:
         raise AssertionError(f"{text!r} never appeared on the screen:\n{self.screen()}")
 
     def close(self) -> None:
-        subprocess.run([TMUX, "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
 
 
 @pytest.fixture
