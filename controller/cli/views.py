@@ -116,19 +116,21 @@ def command_text(command: list[str] | str) -> str:
 
 
 @app.command()
+@options(conn=Connection)
 def config(
     show_all: bool = typer.Option(False, "--all", help="Every setting, defaults included."),
     as_json: bool = typer.Option(False, "--json", help="One JSON object: name -> value, "
                                  "origin."),
+    *, conn: Connection,
 ) -> None:
-    """The effective settings and where each came from: ansible.cfg (file and line), an
-    ANSIBLE_* variable, or ctl's default; like ansible-config dump --only-changed.
+    """The effective settings and where each came from: an option, an ANSIBLE_* variable,
+    ansible.cfg (file and line), or ctl's default; like ansible-config dump --only-changed.
 
     Example: ctl config
     """
     from ..settings import Settings
 
-    settings = loaded(Settings.load())
+    settings = loaded(Settings.load(conn.layer()))  # options too: ctl config -u bob
     rows = settings.rows(changed_only=not show_all)
     if as_json:
         print(json.dumps({"config_file": settings.ansible.path if settings.ansible else None,
