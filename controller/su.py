@@ -67,11 +67,13 @@ async def run(transport: Transport, user: str, password: str, command: str, stdi
 async def answer(tty: Tty, password: str, ready: bytes, timeout: float) -> bytes:
     """Answer su's one password prompt and wait for the ready line; what followed it."""
     seen, answered = b"", -1  # answered: how much of ``seen`` was there when it was
+    clock = asyncio.get_running_loop().time
+    deadline = clock() + timeout
     while ready not in seen:
         waiting = "su's password prompt" if answered < 0 else \
             "su to accept the password (a wrong one?)"
-        chunk = await within(tty.read(), timeout, f"timed out after {timeout:g}s waiting for "
-                             + waiting)
+        chunk = await within(tty.read(), deadline - clock(),
+                             f"timed out after {timeout:g}s waiting for {waiting}")
         if not chunk:  # su said no (after the answer, its prompt is no reason)
             raise HostFailed("become failed: " + refusal(seen[max(answered, 0):], password,
                                                          await tty.wait()))
@@ -81,13 +83,13 @@ async def answer(tty: Tty, password: str, ready: bytes, timeout: float) -> bytes
         if answered >= 0:
             raise HostFailed("become failed: su asked for the password again (a wrong one?)")
         tty.write(password.encode("utf-8") + b"\n")
-        answered = len(seen)
+        answered, deadline = len(seen), clock() + timeout
     return seen[seen.index(ready) + len(ready):]
 
 
 async def within(step: Awaitable[T], timeout: float, problem: str) -> T:
     try:
-        return await asyncio.wait_for(step, timeout)
+        return await asyncio.wait_for(step, max(timeout, 0))
     except asyncio.TimeoutError:
         raise HostFailed("become failed: " + problem) from None
 

@@ -180,6 +180,17 @@ def test_a_prompt_that_never_comes_times_out_in_seconds() -> None:
     assert message == "become failed: timed out after 0.3s waiting for su's password prompt"
 
 
+def test_output_that_trickles_without_a_prompt_still_times_out() -> None:
+    class Trickle(FakeSu):
+        async def read(self) -> bytes:
+            await asyncio.sleep(0.05)
+            return b"."
+
+    began = time.monotonic()
+    message = failure(Trickle(), timeout=0.3)
+    assert time.monotonic() - began < 2 and message.startswith("become failed: timed out")
+
+
 def test_a_second_prompt_after_a_wrong_password_fails_at_once() -> None:
     began = time.monotonic()
     message = failure(FakeSu(password="other", prompts=(b"Password: ", b"\r\nPassword: ")),
