@@ -88,10 +88,9 @@ def arguments(spec: HostSpec, request: dict[str, Any], token: str) -> list[str]:
 
 
 def command(spec: HostSpec, request: dict[str, Any], token: str) -> str:
-    """``/bin/sh -c SCRIPT ctl ARGUMENTS...``, every word quoted (under sudo when becoming):
-    the script's text is the file's, whatever the request."""
-    words = payload.Become.of(spec).words()
-    words += ["/bin/sh", "-c", shlex.quote(script(request["op"])), "ctl"]
+    """``/bin/sh -c SCRIPT ctl ARGUMENTS...``, every word quoted (``payload.Become`` runs it
+    as the become user): the script's text is the file's, whatever the request."""
+    words = ["/bin/sh", "-c", shlex.quote(script(request["op"])), "ctl"]
     return " ".join(words + [shlex.quote(a) for a in arguments(spec, request, token)])
 
 
@@ -100,12 +99,10 @@ async def call(transport: Transport, spec: HostSpec, request: dict[str, Any]
     """The result of a status read, cleanup or launch made by the shell alone, or None when
     the wrapper must decide."""
     token = secrets.token_hex(12)
-    become = payload.Become.of(spec)
+    stdin = b""
     if request["op"] == "launch":  # the supervisor's request, passed on by the shell
-        stdin = payload.encode_request(protocol.supervise(request), False, become.password)
-    else:
-        stdin = become.stdin()
-    out = await transport.run(command(spec, request, token), stdin)
+        stdin = payload.encode_request(protocol.supervise(request), False)
+    out = await payload.Become.of(spec).run(transport, command(spec, request, token), stdin)
     try:
         if out.exit_status != 0:
             raise Undecided()

@@ -22,7 +22,11 @@ from typing import Any
 
 from remote_payload import ctl_async_wrapper as wrapper
 
+from . import su
+from .errors import HostFailed
 from .hosts import HostSpec
+from .settings import DEFAULTS
+from .transport import ExecResult, Transport
 
 NEED_WRAPPER_RC = 90
 DISCOVERY = ("python3", "python", "/usr/libexec/platform-python")
@@ -164,25 +168,39 @@ def find_python() -> str:
 
 @dataclass(frozen=True)
 class Become:
-    """How a host's remote calls become another user: every call, Python or shell, takes
-    its command prefix and its first stdin line from here, and nowhere else."""
+    """How a host's remote calls become another user: every call, Python or shell, is run
+    through ``run`` here, and nowhere else. sudo: ``sudo -S -u USER --`` before the command,
+    the password as stdin's first line. su: on a terminal, the password answering su's
+    prompt (``controller.su``)."""
 
     user: str | None = None  # None: not becoming
     password: str | None = field(default=None, repr=False)
+    method: str = DEFAULTS["become_method"]
+    timeout: float = DEFAULTS["timeout"]  # su: seconds for its prompt, then for its answer
 
     @classmethod
     def of(cls, spec: HostSpec) -> Become:
-        return cls(spec.become_user, spec.become_password or "") if spec.become else cls()
+        if not spec.become:
+            return cls()
+        return cls(spec.become_user, spec.become_password or "", spec.become_method,
+                   spec.connect_timeout or DEFAULTS["timeout"])
 
-    def words(self) -> list[str]:
-        return sudo_words(self.user)
-
-    def stdin(self) -> bytes:
-        return become_line(self.password)
+    async def run(self, transport: Transport, command: str, stdin: bytes) -> ExecResult:
+        """``command`` (with ``stdin``) as the become user, or as the login when not
+        becoming. A su that refuses or does not answer: HostFailed("become failed: ...")."""
+        if self.user and self.method == "su":
+            try:
+                return await su.run(transport, self.user, self.password or "", command, stdin,
+                                    self.timeout)
+            except HostFailed as exc:
+                raise HostFailed(self.explain(exc.message)) from exc
+        return await transport.run(" ".join(sudo_words(self.user) + [command]),
+                                   become_line(self.password) + stdin)
 
     def explain(self, problem: str) -> str:
         """A become failure says when no password was given at all (sudo then reports
-        'incorrect password attempts' for the empty line it read)."""
+        'incorrect password attempts' for the empty line it read, su an authentication
+        failure for the empty answer)."""
         if problem.startswith("become failed") and self.user and not self.password:
             return problem + "; no become password was given (-K, --become-password-file, " \
                 "or ansible_become_password, which may come from a vault)"

@@ -100,11 +100,11 @@ class Session:
             log.debug("%s: the shell read did not settle it; asking the wrapper",
                       request.get("op"))
         become = payload.Become.of(spec)
-        command = payload.remote_command(spec.python, become.user)
+        command = payload.remote_command(spec.python)
         for with_wrapper in (False, True):
             log.debug("%s%s", request.get("op"), " (pushing the wrapper)" if with_wrapper else "")
-            out = await transport.run(command, payload.encode_request(
-                request, with_wrapper, become.password))
+            out = await become.run(transport, command,
+                                   payload.encode_request(request, with_wrapper))
             reply = payload.decode_reply(out.exit_status, out.stdout, out.stderr, spec.python)
             if reply.result is not None:
                 return reply.result

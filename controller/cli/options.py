@@ -122,9 +122,10 @@ class Connection:
         False, "--no-host-key-checking", rich_help_panel=CONN,
         help="Do not check host keys against known_hosts (labs only; says so loudly).")
     become: bool = typer.Option(False, "-b", "--become", rich_help_panel=CONN,
-                                help="Run the job as another user (sudo).")
+                                help="Run the job as another user (sudo, or su).")
     become_method: str | None = typer.Option(None, "--become-method", metavar="METHOD",
-                                             rich_help_panel=CONN, help="How to become (sudo).")
+                                             rich_help_panel=CONN,
+                                             help="How to become: sudo (default) or su.")
     become_user: str | None = typer.Option(None, "--become-user", metavar="USER",
                                            rich_help_panel=CONN,
                                            help="The user to become (default root).")

@@ -25,7 +25,7 @@ from ..settings import Settings
 log = logging.getLogger("ctl")
 
 CONNECTIONS = ("ssh", "local")
-BECOME_METHODS = ("sudo",)
+BECOME_METHODS = ("sudo", "su")
 FALSE_WORDS = ("0", "false", "no", "off", "n", "f")
 
 

@@ -8,7 +8,7 @@ import functools
 import logging
 import os
 import random
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 import asyncssh
 
@@ -265,6 +265,39 @@ class SshTransport:
             result = await self._conn.run(command, encoding=None, check=False, **feed)
         status = result.exit_status if result.exit_status is not None else 255
         return ExecResult(status, _as_bytes(result.stdout), _as_bytes(result.stderr))
+
+    @contextlib.asynccontextmanager
+    async def tty(self, command: str) -> AsyncIterator[SshTty]:
+        """``command`` on a pseudo-terminal, echo off from the start (su's prompt needs a
+        terminal); leaving the block closes the channel if it still runs."""
+        if self._conn is None:
+            raise HostUnreachable(f"{self.spec.name}: not connected")
+        with ssh_errors(self.spec, "run"):
+            process = await self._conn.create_process(
+                command, encoding=None, term_type="dumb", term_size=(80, 24),
+                term_modes={asyncssh.PTY_ECHO: 0})
+            try:
+                yield SshTty(process)
+            finally:
+                process.close()
+
+
+class SshTty:
+    """One asyncssh process on a pseudo-terminal (stderr comes merged into stdout)."""
+
+    def __init__(self, process: asyncssh.SSHClientProcess[bytes]) -> None:
+        self.process = process
+
+    async def read(self) -> bytes:
+        return bytes(await self.process.stdout.read(65536))
+
+    def write(self, data: bytes) -> None:
+        self.process.stdin.write(data)
+
+    async def wait(self) -> int:
+        await self.process.wait_closed()
+        status = self.process.exit_status
+        return status if status is not None else 255
 
 
 def _as_bytes(data: bytes | str | None) -> bytes:
