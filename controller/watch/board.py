@@ -9,7 +9,7 @@ import re
 import statistics
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from ..results import HostResult, Status
 
@@ -71,6 +71,11 @@ def seconds(delta: object) -> float | None:
         return None
     days, hours, minutes, secs = found.groups()
     return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(secs)
+
+
+def natural(name: str) -> tuple[Any, ...]:
+    """``h2`` before ``h10``."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
 
 
 def last_line(*texts: object) -> str:
@@ -179,7 +184,7 @@ class Board:
         time. None when nothing finished yet, or a host already ran longer than any did."""
         running = [self.elapsed(v) for v in self.hosts.values() if v.cell is Cell.RUNNING]
         if not running:
-            return 0.0
+            return 0.0 if self.settled else None
         durations = self.durations()
         remaining = []
         for elapsed in running:
@@ -202,7 +207,7 @@ class Board:
         """Failed, unreachable, lost and never-started hosts, in that order, then by name."""
         order = {cell: i for i, cell in enumerate(PROBLEMS)}
         return sorted((v for v in self.hosts.values() if v.cell.problem),
-                      key=lambda v: (order[v.cell], v.name))
+                      key=lambda v: (order[v.cell], natural(v.name)))
 
     def slow(self) -> list[HostView]:
         """Running hosts, longest running first, then longest quiet (no new output), then
@@ -211,7 +216,7 @@ class Board:
         return sorted((v for v in self.hosts.values() if v.cell is Cell.RUNNING),
                       key=lambda v: (-int(self.elapsed(v, at) or 0.0),  # whole seconds:
                                      -int(at[1] - (v.quiet_since or at[1])),  # rows stay
-                                     v.name))
+                                     natural(v.name)))
 
 
 def sparkline(counts: list[int]) -> str:

@@ -85,6 +85,9 @@ def _folded(label: str, members: list[HostView], width: int, label_width: int) -
     each state's share of a bar."""
     counts = counts_text(members)
     counts_width = sum(len(t) for t, _ in counts)
+    if label_width + 2 + counts_width > width:  # too narrow for the counts: marks only
+        counts, counts_width = [], 0
+    label_width = min(label_width, width - 2)
     shown = label if len(label) <= label_width else label[:label_width - 1] + "~"
     room = max(1, width - label_width - 1 - counts_width)
     line: Line = [(shown.ljust(label_width) + " ", None)]

@@ -105,16 +105,20 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[:max(0, width - 1)] + "~"
 
 
+SHORT = {Cell.UNREACHABLE: "unreach", Cell.NEVER: "never"}  # in a 7-wide column
+
+
 def problem_row(view: HostView, line_width: int) -> tuple[Text, Text, str, str]:
-    return (Text(view.name), styled(view.cell.value, view.cell), view.rc,
-            clip(view.line, line_width))
+    return (Text(view.name), styled(SHORT.get(view.cell, view.cell.value), view.cell),
+            view.rc, clip(view.line, line_width))
 
 
-def slow_row(board: Board, view: HostView, line_width: int, now: float | None = None
-             ) -> tuple[str, str, str, str]:
-    now = board.clock() if now is None else now
-    elapsed = board.elapsed(view)
-    mark = "" if board.launched is not None else "+"  # since the watch saw it: at least
-    quiet = now - view.quiet_since if view.quiet_since is not None else None
-    return (view.name, clock_text(elapsed) + mark, clock_text(quiet),
-            clip(view.line, line_width))
+def slow_row(board: Board, view: HostView, line_width: int, quiet: bool = True
+             ) -> tuple[str, ...]:
+    """host, elapsed (``+``: since the watch saw it, at least that), [quiet,] last line."""
+    elapsed = clock_text(board.elapsed(view)) + ("" if board.launched is not None else "+")
+    line = clip(view.line, line_width)
+    if not quiet:
+        return view.name, elapsed, line
+    silent = board.clock() - view.quiet_since if view.quiet_since is not None else None
+    return view.name, elapsed, clock_text(silent), line

@@ -101,12 +101,14 @@ class WatchApp(App[list[HostResult]]):
     """``ctl watch``: returns the last round's results when it closes."""
 
     TITLE = "ctl watch"
+    AUTO_FOCUS = "#problems"  # tab: who is slow, tab again: back
     CSS = """
     #head, #bar, #grid-title, #help { height: 1; }
     #legend { height: auto; }
     #grid { height: 1fr; min-height: 2; }
     #lists { height: 1fr; min-height: 5; }
-    .list { width: 1fr; }
+    #problems-list { width: 3fr; }
+    #slow-list { width: 2fr; }
     .list-title { height: 1; text-style: bold; }
     DataTable { height: 1fr; }
     #help { color: $text-muted; }
@@ -134,10 +136,10 @@ class WatchApp(App[list[HostResult]]):
         yield Static(id="grid-title")
         yield HostGrid(self, id="grid")
         with Horizontal(id="lists"):
-            with Vertical(classes="list"):
+            with Vertical(id="problems-list"):
                 yield Static(id="problems-title", classes="list-title")
                 yield DataTable(id="problems", cursor_type="row", zebra_stripes=True)
-            with Vertical(classes="list"):
+            with Vertical(id="slow-list"):
                 yield Static(id="slow-title", classes="list-title")
                 yield DataTable(id="slow", cursor_type="row", zebra_stripes=True)
         yield Static(texts.HELP, id="help")
@@ -175,12 +177,13 @@ class WatchApp(App[list[HostResult]]):
         self.part("#problems-title", Static).update(
             f"What went wrong: {len(problems)} host(s)")
         self.part("#slow-title", Static).update(
-            f"Who is slow: {len(slow)} running, longest first")
+            f"Who is slow: {len(slow)} running")
         name = min(16, max([4, *(len(n) for n in board.hosts)]))
-        self.fill("#problems", problems, [("host", name), ("state", 13), ("rc", 3)],
+        self.fill("#problems", problems, [("host", name), ("state", 7), ("rc", 3)],
                   texts.problem_row)
-        self.fill("#slow", slow, [("host", name), ("elapsed", 8), ("quiet", 5)],
-                  lambda v, w: texts.slow_row(board, v, w))
+        wide = self.part("#slow", DataTable).size.width >= 48  # room for the quiet time
+        self.fill("#slow", slow, [("host", name), ("elapsed", 7)] + [("quiet", 5)] * wide,
+                  lambda v, w: texts.slow_row(board, v, w, wide))
 
     def fill(self, selector: str, views: list[HostView], columns: list[tuple[str, int]],
              row: Any) -> None:
