@@ -4,13 +4,15 @@ hosts is the watcher's (``Controller.poll``, ``kill``, ``logs``).
 
 Keys: q (or Ctrl-C) quit, leaving the job as it is; f failed only; tab switch list; o or
 Enter a host's output, live; k kill the job on the selected host; K on every host (each
-after a confirmation); r poll now. A dropped terminal (SIGHUP) quits as q does.
+after a confirmation); r poll now. A dropped terminal (SIGHUP) or SIGTERM quits as q does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
 from typing import Any
 
 from rich.text import Text
@@ -29,6 +31,8 @@ from .watcher import Watcher
 
 MAX_ROWS = 200  # rows per list: the titles give the full counts
 REDRAW = 0.5  # seconds between redraws (results arriving, clocks ticking)
+HANGUP_GRACE = 5.0  # seconds a view whose terminal dropped may take to close
+EXIT_HANGUP = 129  # 128 + SIGHUP, as a shell reports it
 
 
 class HostGrid(Widget):
@@ -149,10 +153,24 @@ class WatchApp(App[list[HostResult]]):
         self.redraw()
         self.set_interval(REDRAW, self.redraw)
         self.run_worker(self.watcher.run(self.redraw), name="poll")
-        try:  # a dropped terminal leaves as q does: the job untouched
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.action_leave)
+        try:  # a dropped terminal or a TERM leaves as q does: the job untouched
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, self.hang_up)
+            loop.add_signal_handler(signal.SIGTERM, self.action_leave)
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
+
+    def hang_up(self) -> None:
+        """The terminal is gone: leave as q does, with stdin, stdout and stderr on /dev/null
+        so that no write blocks (Textual's writer thread dies on the first EIO, and its
+        queue then fills up), and within ``HANGUP_GRACE`` seconds whatever happens."""
+        null = os.open(os.devnull, os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(null, fd)
+        watchdog = threading.Timer(HANGUP_GRACE, os._exit, (EXIT_HANGUP,))
+        watchdog.daemon = True
+        watchdog.start()
+        self.action_leave()
 
     # --- drawing ---------------------------------------------------------------------------
 
@@ -175,15 +193,19 @@ class WatchApp(App[list[HostResult]]):
             board.total, self.only_problems))
         problems, slow = board.problems(), board.slow()
         self.part("#problems-title", Static).update(
-            f"What went wrong: {len(problems)} host(s)")
+            f"{self.focus_mark('#problems')}What went wrong: {len(problems)} host(s)")
         self.part("#slow-title", Static).update(
-            f"Who is slow: {len(slow)} running")
+            f"{self.focus_mark('#slow')}Who is slow: {len(slow)} running")
         name = min(16, max([4, *(len(n) for n in board.hosts)]))
         self.fill("#problems", problems, [("host", name), ("state", 7), ("rc", 3)],
                   texts.problem_row)
         wide = self.part("#slow", DataTable).size.width >= 48  # room for the quiet time
         self.fill("#slow", slow, [("host", name), ("elapsed", 7)] + [("quiet", 5)] * wide,
                   lambda v, w: texts.slow_row(board, v, w, wide))
+
+    def focus_mark(self, selector: str) -> str:
+        """``» `` before the title of the list the keys act on."""
+        return "» " if self.part(selector, DataTable).has_focus else ""
 
     def fill(self, selector: str, views: list[HostView], columns: list[tuple[str, int]],
              row: Any) -> None:

@@ -159,6 +159,7 @@ async def test_kill_on_the_selected_host_asks_first_then_stops_only_that_host(
         await until(pilot, settled_round(watcher))
         await pilot.pause(0.6)
         await pilot.press("tab")  # who is slow
+        await until(pilot, lambda: "» Who is slow" in screen(app))
         slow = app.selected()
         assert slow in ("h1", "h2")
         await pilot.press("k")
