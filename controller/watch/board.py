@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import enum
 import re
-import statistics
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
@@ -179,20 +178,21 @@ class Board:
         return None if view.seen_running is None else now - view.seen_running
 
     def eta(self) -> float | None:
-        """Seconds until the last running host should finish: for each, the median duration
-        of the finished hosts that ran at least as long as it has so far, minus its elapsed
-        time. None when nothing finished yet, or a host already ran longer than any did."""
-        running = [self.elapsed(v) for v in self.hosts.values() if v.cell is Cell.RUNNING]
+        """Seconds until the last running host should finish, from the durations of the
+        hosts that succeeded so far: the k-th of them took d_k seconds, and the running
+        ones are taken to keep that pace, the last finishing (k + running) * d_k / k after
+        the launch. None before a success, and once that time has passed."""
+        running = [v for v in self.hosts.values() if v.cell is Cell.RUNNING]
         if not running:
             return 0.0 if self.settled else None
-        durations = self.durations()
-        remaining = []
-        for elapsed in running:
-            longer = [d for d in durations if d >= (elapsed or 0.0)]
-            if not longer:
-                return None
-            remaining.append(statistics.median(longer) - (elapsed or 0.0))
-        return max(0.0, *remaining)
+        done = sorted(d for v in self.hosts.values()
+                      if v.cell is Cell.OK and (d := v.duration) is not None)
+        if not done or done[-1] <= 0:
+            return None
+        at = (self.wall(), self.clock())
+        elapsed = max([done[-1], *((self.elapsed(v, at) or 0.0) for v in running)])
+        left = (len(done) + len(running)) * done[-1] / len(done) - elapsed
+        return left if left > 0 else None
 
     def histogram(self, bins: int) -> tuple[list[int], float]:
         """Finished hosts per duration bin, from 0 to the longest duration (returned)."""

@@ -31,6 +31,7 @@ from .watcher import Watcher
 
 MAX_ROWS = 200  # rows per list: the titles give the full counts
 REDRAW = 0.5  # seconds between redraws (results arriving, clocks ticking)
+FIXED_LINES = 8  # heading, bar, legend, grid title, list titles and headers, help
 HANGUP_GRACE = 5.0  # seconds a view whose terminal dropped may take to close
 EXIT_HANGUP = 129  # 128 + SIGHUP, as a shell reports it
 
@@ -109,7 +110,7 @@ class WatchApp(App[list[HostResult]]):
     CSS = """
     #head, #bar, #grid-title, #help { height: 1; }
     #legend { height: auto; }
-    #grid { height: 1fr; min-height: 2; }
+    #grid { height: 1; }
     #lists { height: 1fr; min-height: 5; }
     #problems-list { width: 3fr; }
     #slow-list { width: 2fr; }
@@ -186,11 +187,14 @@ class WatchApp(App[list[HostResult]]):
         self.part("#head", Static).update(texts.heading(self.watcher, width))
         self.part("#bar", Static).update(texts.progress(board, width))
         self.part("#legend", Static).update(texts.legend(board))
-        self.part("#grid", HostGrid).refresh()
         shown = self.shown_hosts()
+        grid = self.part("#grid", HostGrid)
+        layout = lay_out(shown, width, max(2, (self.size.height - FIXED_LINES) // 2))
+        if grid.styles.height is None or grid.styles.height.value != len(layout.lines):
+            grid.styles.height = max(1, len(layout.lines))  # the lists get the rest
+        grid.refresh()
         self.part("#grid-title", Static).update(texts.grid_title(
-            lay_out(shown, width, max(1, self.part("#grid", HostGrid).size.height)), len(shown),
-            board.total, self.only_problems))
+            layout, len(shown), board.total, self.only_problems))
         problems, slow = board.problems(), board.slow()
         self.part("#problems-title", Static).update(
             f"{self.focus_mark('#problems')}What went wrong: {len(problems)} host(s)")

@@ -62,21 +62,22 @@ def test_what_went_wrong_shows_rc_and_the_last_stderr_line_else_the_message() ->
     assert board.hosts["c"].line == "fine" and board.finished == 3 and board.settled
 
 
-def test_eta_is_the_median_of_finished_durations_at_least_as_long_as_each_running_host(
-        ) -> None:
-    wall = {"now": 1000.0}
-    board = Board("j1.2", ["a", "b", "c", "d", "e"], launched=990.0, wall=lambda: wall["now"])
-    assert board.eta() is None  # nothing finished, nothing to go by
+def test_eta_takes_the_running_hosts_to_keep_the_pace_of_those_that_succeeded() -> None:
+    wall = {"now": 1030.0}
+    board = Board("j1.2", ["a", "b", "c", "d", "e", "f"], launched=1000.0,
+                  wall=lambda: wall["now"])
+    board.update(running("d", "step 3"))
+    board.update(done("f", "0:00:00.1", rc=2))
+    assert board.eta() is None  # nothing succeeded yet: a failure sets no pace
     for host, delta in (("a", "0:00:05"), ("b", "0:00:20"), ("c", "0:00:30")):
         board.update(done(host, delta))
-    board.update(running("d", "step 3"))
     board.update(running("e"))
-    assert board.elapsed(board.hosts["d"]) == 10.0
-    assert board.eta() == 15.0  # median of 20 and 30, minus 10 s so far
-    wall["now"] = 1025.0  # 35 s: longer than any host took
+    assert board.elapsed(board.hosts["d"]) == 30.0
+    assert board.eta() == 20.0  # 3 took up to 30 s: 5 at that pace take 50 s, 30 s gone
+    wall["now"] = 1060.0  # past that time: no estimate rather than a wrong one
     assert board.eta() is None
     counts, top = board.histogram(3)
-    assert top == 30.0 and counts == [1, 0, 2] and sparkline(counts) == "▄ █"
+    assert top == 30.0 and counts == [2, 0, 2] and sparkline(counts) == "█ █"
 
 
 def test_who_is_slow_sorts_running_hosts_by_elapsed_then_by_how_long_they_were_quiet(
