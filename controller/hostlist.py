@@ -23,8 +23,9 @@ def _ranges(values: list[int], width: int) -> str:
 
 
 def fold(names: Iterable[str]) -> str:
-    """``["web01", "web02", "web03", "db2"]`` -> ``"db2, web[01-03]"``."""
-    groups: dict[tuple[str, str, int], list[int]] = {}
+    """``["web01", "web02", "web03", "db2"]`` -> ``"db2, web[01-03]"``; a number as wide as
+    the zero-padded ones joins them (``web[099-100]``), and ``h0`` is not padded."""
+    found: dict[tuple[str, str], list[str]] = {}
     folded: list[str] = []
     for name in dict.fromkeys(names):
         match = _NUMBERED.match(name)
@@ -32,11 +33,16 @@ def fold(names: Iterable[str]) -> str:
             folded.append(name)
             continue
         head, digits, tail = match.groups()
-        width = len(digits) if digits.startswith("0") else 0
-        groups.setdefault((head, tail, width), []).append(int(digits))
-    for (head, tail, width), numbers in groups.items():
-        if len(numbers) == 1:
-            folded.append(f"{head}{numbers[0]:0{width}d}{tail}")
-        else:
-            folded.append(f"{head}[{_ranges(sorted(numbers), width)}]{tail}")
+        found.setdefault((head, tail), []).append(digits)
+    for (head, tail), all_digits in found.items():
+        padded = {len(d) for d in all_digits if len(d) > 1 and d.startswith("0")}
+        groups: dict[int, list[int]] = {}
+        for digits in all_digits:
+            groups.setdefault(len(digits) if len(digits) in padded else 0, []).append(
+                int(digits))
+        for width, numbers in groups.items():
+            if len(numbers) == 1:
+                folded.append(f"{head}{numbers[0]:0{width}d}{tail}")
+            else:
+                folded.append(f"{head}[{_ranges(sorted(numbers), width)}]{tail}")
     return ", ".join(sorted(folded))

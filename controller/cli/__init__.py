@@ -21,7 +21,7 @@ except ImportError:  # pragma: no cover
     ClickAbort, ClickExit, UsageError = typer.Abort, typer.Exit, typer.TyperException  # type: ignore
 
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CtlError
-from . import adhoc, commands, views  # noqa: F401  (registers the commands)
+from . import adhoc, commands, views, watch  # noqa: F401  (registers the commands)
 from .app import app, warn
 
 __all__ = ["app", "main"]

@@ -14,6 +14,7 @@ from ..results import HostResult, Status, exit_code
 from ..units import parse_duration, parse_signal
 from .app import Invocation, app, next_step, warn
 from .options import ALL_HOSTS, GRACE, Connection, Hosts, Show, Timing, options
+from .watch import open_view, watch_wanted
 
 if TYPE_CHECKING:
     from ..api import Targets
@@ -45,14 +46,19 @@ def launch(command: list[str] | str, timing: Timing, hosts: Hosts, conn: Connect
     each host its own command (a templated -a) before any host is contacted."""
     from ..api import Job
 
-    it = Invocation.start(conn, show, quiet_launch=timing.poll != 0)
+    watching = watch_wanted(timing.watch)  # launch detached, then the view
+    it = Invocation.start(conn, show, quiet_launch=timing.poll != 0 or watching)
     interval = timing.poll if timing.poll is not None else it.settings["poll_interval"]
+    interval = 0 if watching else interval
     targets = it.targets(hosts, pattern)
     job = Job(command, timeout=timing.background, poll=interval,
               shell=isinstance(command, str), output_cap=timing.cap(),
               cleanup_after=timing.cleanup_seconds(), expand=expand, script=script,
               per_host=render(targets) if render else None)
     jid, results = it.execute(it.controller.run(targets, job))
+    if watching:
+        it.output.end("run", results)
+        raise typer.Exit(open_view(it, jid, targets))
     hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
         if interval == 0 else next_step(jid, results)
     it.finish("run", results, hint)
@@ -70,6 +76,8 @@ def poll(
                                 help="With --wait: seconds between rounds."),
     tail: int = typer.Option(DEFAULTS["tail"], "--tail", min=0, help="Last lines of a "
                              "running job's output to show (stdout_tail, stderr_tail)."),
+    watch: bool = typer.Option(False, "--watch", help="With --wait: watch the job live, "
+                               "full screen, instead (ctl watch); on a terminal only."),
     *, hosts: Hosts, conn: Connection, show: Show,
 ) -> None:
     """Show a job's status on each host, as Ansible's async_status does.
@@ -78,6 +86,8 @@ def poll(
     """
     it = Invocation.start(conn, show)
     targets = it.job_targets(jid, hosts, all_hosts)
+    if watch_wanted(watch):
+        raise typer.Exit(open_view(it, jid, targets))
     results = it.execute(it.controller.poll(jid, targets, wait=wait, retries=retries,
                                             delay=delay, tail_lines=tail))
     it.finish("poll", results, next_step(jid, results))

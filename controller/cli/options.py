@@ -245,6 +245,8 @@ class Timing:
     output_cap: str = typer.Option("4M", "--output-cap", metavar="SIZE", help="Most output "
                                    "per stream embedded in the final record; the rest stays "
                                    "in the output files (ctl logs).")
+    watch: bool = typer.Option(False, "--watch", help="Start detached, then watch the job "
+                               "live, full screen (ctl watch); on a terminal only.")
 
     def cap(self) -> int:
         return parse_size(self.output_cap, "--output-cap")

@@ -2,56 +2,11 @@
 
 from __future__ import annotations
 
-import shlex
-import shutil
-import subprocess
-import sys
-import time
-import uuid
-
 import pytest
 
-from tests.support.ctl import ROOT, Ctl
+from tests.support.ctl import Ctl
 from tests.support.sshd_lab import SshdLab
-
-TMUX = shutil.which("tmux")
-
-
-class Terminal:
-    def __init__(self, env: dict[str, str]) -> None:
-        if TMUX is None:
-            pytest.fail("tmux is needed for the terminal tests (scripts/setup.sh installs it)")
-        self.name = f"ctl-{uuid.uuid4().hex[:8]}"
-        self.env = dict(env, TERM="xterm-256color")
-        self.env.pop("NO_COLOR", None)
-        # a tmux server of its own (-L): a server already running elsewhere would give the
-        # session ITS environment (another HOME and CTL_HOME), not this one
-        self.tmux = [TMUX, "-L", self.name]
-        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", "160", "-y",
-                        "50", "sh"], env=self.env, check=True)
-
-    def type(self, line: str) -> None:
-        subprocess.run([*self.tmux, "send-keys", "-t", self.name, line, "Enter"], check=True)
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
-
-    def screen(self, colors: bool = False) -> str:
-        args = [*self.tmux, "capture-pane", "-p", "-S", "-500", "-t", self.name] + \
-            (["-e"] if colors else [])
-        return subprocess.run(args, capture_output=True, text=True, check=True).stdout
-
-    def wait_for(self, text: str, within: float = 60, colors: bool = False) -> str:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            screen = self.screen(colors)
-            if text in screen:
-                return screen
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} never appeared on the screen:\n{self.screen()}")
-
-    def close(self) -> None:
-        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+from tests.support.terminal import Terminal, ctl_line
 
 
 @pytest.fixture
@@ -59,11 +14,6 @@ def term(ctl: Ctl):
     terminal = Terminal(ctl.env)
     yield terminal
     terminal.close()
-
-
-def ctl_line(ctl: Ctl, *args: str) -> str:
-    return (f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} -m controller.cli "
-            + " ".join(shlex.quote(a) for a in args) + "; echo EXIT=$?")
 
 
 def test_progress_shows_while_polling_then_gives_way_to_results(ctl: Ctl, lab: SshdLab,

@@ -1,5 +1,5 @@
 """The seams hold: no import cycle in the controller, commands that contact no host load no
-SSH library (nor Jinja2, nor Dask-sized things), functions stay small."""
+SSH library (nor Jinja2, nor Textual, nor Dask-sized things), functions stay small."""
 
 from __future__ import annotations
 
@@ -72,12 +72,13 @@ def test_no_import_cycle_in_the_controller() -> None:
 
 
 @pytest.mark.parametrize("argv", [["--version"], ["jobs"], ["show", "j1.2"], ["config"],
+                                  ["watch", "--help"], ["poll", "--help"],
                                   ["--help"]])
 def test_commands_that_contact_no_host_load_no_ssh_library(argv: list[str],
                                                            tmp_path: Path) -> None:
     code = ("import sys\nfrom controller.cli import main\ntry:\n    main(sys.argv[1:])\n"
             "except SystemExit:\n    pass\nheavy = [m for m in ('asyncssh', 'jinja2', "
-            "'cryptography', 'rich.live', 'distributed') if m in sys.modules]\n"
+            "'cryptography', 'rich.live', 'distributed', 'textual') if m in sys.modules]\n"
             "print('HEAVY', heavy, file=sys.stderr)\n")
     env = dict(os.environ, CTL_HOME=str(tmp_path), HOME=str(tmp_path), PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,

@@ -99,6 +99,8 @@ def test_bootstrap_refuses_a_wrapper_whose_hash_does_not_match(tmp_path) -> None
     (["solo"], "solo"),
     (["x9y", "x10y", "a"], "a, x[9-10]y"),
     (["n1", "n1", "n2"], "n[1-2]"),
+    (["h0", "h1", "h2"], "h[0-2]"),  # a lone 0 is not zero-padding
+    (["web099", "web100", "web101", "web7"], "web7, web[099-101]"),
 ])
 def test_host_lists_fold_like_clush(names, folded) -> None:
     assert fold(names) == folded
