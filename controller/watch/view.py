@@ -44,9 +44,8 @@ class HostGrid(Widget):
         self.owner = app
 
     def render(self) -> Text:
-        layout = lay_out(self.owner.shown_hosts(), self.size.width, self.size.height)
-        self.owner.grid_layout = layout
-        return texts.cells(layout)
+        return texts.cells(lay_out(self.owner.shown_hosts(), self.size.width,
+                                   self.size.height))
 
 
 class Confirm(ModalScreen[bool]):
@@ -132,7 +131,6 @@ class WatchApp(App[list[HostResult]]):
         super().__init__()
         self.watcher = watcher
         self.only_problems = False
-        self.grid_layout = lay_out([], 80, 1)
 
     def compose(self) -> ComposeResult:
         yield Static(id="head")

@@ -137,6 +137,29 @@ def test_150_hosts_on_an_80x24_terminal_fold_instead_of_overflowing(
         wctl("kill", jid, "--all-hosts", "--grace", "1")
 
 
+def test_run_watch_and_poll_wait_watch_open_the_view_on_a_terminal(
+        wctl: Ctl, lab150: SshdLab, tmp_path: Path) -> None:
+    inventory = lab150.write_inventory(tmp_path / "ten.yml", lab150.hosts[:10])
+    term = Terminal(wctl.env, 100, 30)
+    try:
+        term.type(ctl_line(wctl, "run", "-i", str(inventory), "-B", "120", "--watch", "--",
+                           "sleep", "60"))
+        screen = term.wait_for("round 1 took", history=False)
+        assert screen.startswith("ctl watch j") and "running 10 " in screen
+        jid = screen.split()[2]
+        term.keys("q")
+        left = "".join(term.wait_for("\nEXIT=0").split())  # the line may wrap
+        assert f"pickitup:ctlpoll{jid}--all-hosts" in left
+        term.type("clear")
+        term.type(ctl_line(wctl, "poll", jid, "--wait", "--watch"))
+        assert "running 10 " in term.wait_for("round 1 took", history=False)
+        term.keys("q")
+        assert "\nEXIT=0" in term.wait_for("\nEXIT=")
+    finally:
+        term.close()
+    wctl("kill", jid, "--all-hosts", "--grace", "1", check_code=0)
+
+
 def test_a_60_host_job_shows_the_counts_poll_json_gives_and_the_failed_hosts_line(
         wctl: Ctl, lab150: SshdLab, mixed: tuple[str, Path], term: Terminal) -> None:
     jid, _ = mixed
