@@ -44,6 +44,7 @@ log = logging.getLogger("ctl")
 HostOp = Callable[[HostSpec], Awaitable[HostResult]]
 FLUSH_EVERY = 0.1  # seconds: a worker sends what it has at least this often
 BATCH = 200  # results: or as soon as it has this many
+POLL_EVERY = 0.05  # seconds: the CLI asks the scheduler's queue for what arrived
 
 
 class ClusterError(CtlError):
@@ -116,7 +117,9 @@ class Cluster:
         if self._client is None:
             logging.getLogger("distributed").setLevel(  # its chatter only at -vv
                 logging.WARNING if log.getEffectiveLevel() <= logging.DEBUG else logging.ERROR)
-            dask.config.set({"distributed.comm.timeouts.connect": f"{self.connect_timeout}s"})
+            dask.config.set({"distributed.comm.timeouts.connect": f"{self.connect_timeout}s",
+                             # a local scheduler hands a worker one shard per thread at once
+                             "distributed.scheduler.worker-saturation": 1.0})
             self._client = await self._connect()
         return self._client
 
@@ -126,7 +129,9 @@ class Cluster:
                 self._local = await LocalCluster(
                     n_workers=self.local_workers, threads_per_worker=1, processes=True,
                     dashboard_address=None, asynchronous=True, silence_logs=logging.ERROR)
-                return await Client(self._local, asynchronous=True)
+                client = await Client(self._local, asynchronous=True)
+                await client.wait_for_workers(self.local_workers)
+                return client
             return await Client(self.address, asynchronous=True, timeout=self.connect_timeout)
         except (OSError, asyncio.TimeoutError, RuntimeError) as exc:
             raise ClusterError(f"cannot reach the Dask cluster {self.address}: "
@@ -145,7 +150,7 @@ class Cluster:
         """Each host's result once, as soon as its worker sends it."""
         self.check_secrets(specs)
         client = await self.client()
-        workers = max(1, len(client.scheduler_info().get("workers", {})))
+        workers = max(1, sum((await client.nthreads()).values()))  # shard slots, in fact
         shards = cut(specs, workers, self.shard_size, self.shards_per_worker)
         run = f"ctl-{uuid.uuid4().hex}"
         queue = await Queue(run, client=client)
@@ -169,22 +174,26 @@ async def _collect(queue: Queue, futures: dict[str, Any], shards: dict[str, list
     wanted = {s.name for shard in shards.values() for s in shard}
     open_shards = set(futures)
     while open_shards:
-        try:
-            raw = await queue.get(timeout=0.5)
-        except (asyncio.TimeoutError, TimeoutError):
+        batches = await queue.get(batch=True)  # what is there now: no wait, no timeout
+        if not batches:
             for key in [k for k in open_shards if futures[k].status in ("error", "cancelled")]:
                 open_shards.discard(key)
                 for spec in shards[key]:
                     if spec.name not in heard:
                         heard.add(spec.name)
                         yield given_up(spec, futures[key])
-            continue
-        batch, finished = pickle.loads(raw)  # noqa: S301 (our own workers' results)
-        for result in batch:
-            if result.host in wanted and result.host not in heard:
-                heard.add(result.host)
-                yield result
-        open_shards.discard(finished)
+            await asyncio.sleep(POLL_EVERY)
+        for raw in batches:
+            batch, finished = pickle.loads(raw)  # noqa: S301 (our own workers' results)
+            for result in batch:
+                if result.host in wanted and result.host not in heard:
+                    heard.add(result.host)
+                    yield result
+            if finished:
+                key, pid, again = finished
+                log.debug("shard %s done by worker process %s%s", key, pid,
+                          " (a re-run)" if again else "")
+                open_shards.discard(key)
 
 
 def given_up(spec: HostSpec, future: Any) -> HostResult:
@@ -212,7 +221,7 @@ async def run_shard(blob: bytes, specs: list[HostSpec], queue_name: str, key: st
     queue = await Queue(queue_name, client=client)
     batch: list[HostResult] = []
 
-    async def flush(end: str | None = None) -> None:
+    async def flush(end: tuple[str, int, bool] | None = None) -> None:
         sent, batch[:] = list(batch), []
         if sent or end:
             await queue.put(pickle.dumps((sent, end)))
@@ -232,5 +241,5 @@ async def run_shard(blob: bytes, specs: list[HostSpec], queue_name: str, key: st
                 await flush()
     finally:
         tick.cancel()
-    await flush(end=key)
+    await flush(end=(key, os.getpid(), again))
     return len(specs)
