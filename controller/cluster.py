@@ -20,13 +20,16 @@ only here, and this module only when a cluster is named.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import os
 import pickle
 import socket
+import tempfile
 import time
 import uuid
+from dataclasses import dataclass, field, replace
 from typing import Any, AsyncIterator, Awaitable, Callable
 from urllib.parse import urlsplit
 
@@ -74,16 +77,77 @@ def cut(specs: list[HostSpec], workers: int, most: int = DEFAULTS["shard_size"],
     return [specs[i:i + size] for i in range(0, len(specs), size)]
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """The files a worker needs to reach the hosts as this machine would: each private key
+    and the known_hosts its hosts are checked against, read here once, shipped with every
+    shard (as secrets are: over TLS, or in this machine) and written on the worker into a
+    private directory (0700) that the shard's host settings then point to."""
+
+    files: dict[str, bytes] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, specs: list[HostSpec]) -> Credentials:
+        from .transport.ssh import KNOWN_HOSTS_FILES
+
+        files: dict[str, bytes] = {}
+        for spec in specs:
+            for path in (spec.private_key, spec.known_hosts_file):
+                if path and path not in files:
+                    files[path] = _read(path)
+        default = [p for p in map(os.path.expanduser, KNOWN_HOSTS_FILES) if os.path.isfile(p)]
+        files[DEFAULT_KNOWN] = b"".join(_read(p) + b"\n" for p in default)
+        return cls(files)
+
+    def holders(self, specs: list[HostSpec]) -> list[str]:
+        return [s.name for s in specs if s.private_key and s.private_key in self.files]
+
+    def install(self, specs: list[HostSpec]) -> list[HostSpec]:
+        """On the worker: the specs with each shipped path replaced by its local copy."""
+        digest = hashlib.sha256(pickle.dumps(sorted(self.files.items()))).hexdigest()
+        where = _INSTALLED.get(digest)
+        if where is None:  # once per worker process and set of files
+            root = tempfile.mkdtemp(prefix="ctl-shard-")
+            where = {path: _write(root, i, data) for i, (path, data)
+                     in enumerate(sorted(self.files.items()))}
+            _INSTALLED[digest] = where
+        return [replace(s, private_key=where.get(s.private_key or "", s.private_key),
+                        known_hosts_file=where[s.known_hosts_file or DEFAULT_KNOWN])
+                for s in specs]
+
+
+DEFAULT_KNOWN = "(known_hosts)"  # the default known_hosts files, concatenated
+_INSTALLED: dict[str, dict[str, str]] = {}
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(os.path.expanduser(path), "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise OptionError(f"cannot read {path} to send it to the cluster's workers: "
+                          f"{exc.strerror}") from None
+
+
+def _write(root: str, index: int, data: bytes) -> str:
+    path = os.path.join(root, f"f{index}")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
 class Cluster:
     """One command's view of a Dask cluster: connected (or started) on first use."""
 
-    def __init__(self, address: str, allow_insecure: bool = False,
+    def __init__(self, address: str, allow_insecure: bool = False, own_keys: bool = False,
                  connect_timeout: float = DEFAULTS["cluster_connect_timeout"],
                  shard_size: int = DEFAULTS["shard_size"],
                  shards_per_worker: int = DEFAULTS["shards_per_worker"]) -> None:
         self.address = address
         self.kind, self.local_workers = parse_address(address)
         self.allow_insecure = allow_insecure
+        self.ship_keys = not own_keys and self.kind != "local"  # local:N: the same files
         self.connect_timeout = connect_timeout
         self.shard_size, self.shards_per_worker = shard_size, shards_per_worker
         self._client: Client | None = None
@@ -106,12 +170,17 @@ class Cluster:
         """Passwords travel inside task payloads: over TLS, or in this machine (local:N)."""
         if self.kind != "tcp" or self.allow_insecure:
             return
-        holders = [s.name for s in specs if s.password or s.become_password]
-        if holders:
-            raise OptionError(f"--cluster {self.address} is plain tcp://: ctl will not send "
-                              f"the passwords of {holders[0]}"
-                              f"{f' and {len(holders) - 1} more' if len(holders) > 1 else ''}"
-                              " over it; use a tls:// scheduler, or --allow-insecure-cluster")
+        for what, holders in (
+                ("passwords", [s.name for s in specs if s.password or s.become_password]),
+                ("private keys", [s.name for s in specs if s.private_key and self.ship_keys])):
+            if holders:
+                more = f" and {len(holders) - 1} more" if len(holders) > 1 else ""
+                raise OptionError(
+                    f"--cluster {self.address} is plain tcp://: ctl will not send the {what} "
+                    f"of {holders[0]}{more} over it; use a tls:// scheduler, "
+                    "--allow-insecure-cluster" + (", or --cluster-own-keys (the workers use "
+                                                  "their own keys and known_hosts)"
+                                                  if what == "private keys" else ""))
 
     async def client(self) -> Client:
         if self._client is None:
@@ -155,7 +224,8 @@ class Cluster:
         run = f"ctl-{uuid.uuid4().hex}"
         queue = await Queue(run, client=client)
         blob = cloudpickle.dumps((op, rerun))
-        futures = {f"{run}-{i}": client.submit(run_shard, blob, shard, run, f"{run}-{i}",
+        keys = Credentials.of(specs) if self.ship_keys else None
+        futures = {f"{run}-{i}": client.submit(run_shard, blob, shard, run, f"{run}-{i}", keys,
                                                key=f"{run}-{i}", pure=False)
                    for i, shard in enumerate(shards)}
         log.debug("sharding %d hosts over %d worker(s) of %s: %d shard(s)", len(specs),
@@ -207,7 +277,8 @@ def given_up(spec: HostSpec, future: Any) -> HostResult:
 
 # --- on the worker ---------------------------------------------------------------------------
 
-async def run_shard(blob: bytes, specs: list[HostSpec], queue_name: str, key: str) -> int:
+async def run_shard(blob: bytes, specs: list[HostSpec], queue_name: str, key: str,
+                    keys: Credentials | None = None) -> int:
     """A shard on a worker: its hosts' results into the queue, then the shard's end mark.
     A second run of the same shard (its first worker died) uses the ``rerun`` form."""
     from .runner import fan_out
@@ -216,6 +287,7 @@ async def run_shard(blob: bytes, specs: list[HostSpec], queue_name: str, key: st
     again = await client.get_metadata(["ctl", queue_name, key], None) is not None
     await client.set_metadata(["ctl", queue_name, key], os.getpid())
     op, rerun = cloudpickle.loads(blob)
+    specs = keys.install(specs) if keys is not None else specs
     if again:
         log.warning("shard %s runs again (its first worker died)", key)
     queue = await Queue(queue_name, client=client)

@@ -111,7 +111,7 @@ class Invocation:
             warn("WARNING: host key checking is OFF (--no-host-key-checking): a man in the "
                  "middle would not be noticed. Use this only in a lab.")
         output = Output() if quiet else make_output(show, quiet_launch)
-        cluster = open_cluster(settings, conn.allow_insecure_cluster)
+        cluster = open_cluster(settings, conn.allow_insecure_cluster, conn.cluster_own_keys)
         controller = Controller(open_registry(settings["registry"]),
                                 ConnectOptions(not conn.no_host_key_checking),
                                 settings["forks"], output, cluster)
@@ -179,14 +179,15 @@ def open_registry(url: str | None) -> JobRegistry:
     return opened(url)
 
 
-def open_cluster(settings: Settings, allow_insecure: bool) -> Cluster | None:
+def open_cluster(settings: Settings, allow_insecure: bool, own_keys: bool) -> Cluster | None:
     """The Dask cluster named by --cluster / CTL_CLUSTER (checked reachable now, before
     anything is recorded), or None: this process does the work."""
     if not settings["cluster"]:
         return None
     from ..cluster import Cluster
 
-    cluster = Cluster(settings["cluster"], allow_insecure, settings["cluster_connect_timeout"],
+    cluster = Cluster(settings["cluster"], allow_insecure, own_keys,
+                      settings["cluster_connect_timeout"],
                       settings["shard_size"], settings["shards_per_worker"])
     cluster.preflight()
     return cluster

@@ -108,6 +108,10 @@ class Connection:
     allow_insecure_cluster: bool = typer.Option(
         False, "--allow-insecure-cluster", rich_help_panel=SCALE,
         help="Send become and connection passwords to a plain tcp:// cluster.")
+    cluster_own_keys: bool = typer.Option(
+        False, "--cluster-own-keys", rich_help_panel=SCALE,
+        help="The cluster's workers use their own SSH keys, agent and known_hosts (else "
+             "this machine's are sent with each shard, as secrets are).")
     registry: str | None = typer.Option(
         None, "--registry", metavar="URL", rich_help_panel=SCALE,
         help="The job registry: postgresql://user@host:port/db, shared by every machine "

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,3 +211,38 @@ def test_a_local_cluster_gives_the_same_json_as_one_process(cli: Cli) -> None:
     assert {d["host"] for d in polled if d["op"] == "poll"} == {"l0", "l1", "l2"}
     cli("cleanup", jid, "--cluster", "local:2", code=0)
     assert cli.registry.job(jid).state == "cleaned"
+
+
+def test_keys_and_known_hosts_travel_with_the_shard_into_a_private_directory(
+        tmp_path: Path) -> None:
+    from controller.cluster import Credentials
+
+    key, known = tmp_path / "id", tmp_path / "kh"
+    key.write_bytes(b"KEY")
+    known.write_bytes(b"KNOWN")
+    specs = [HostSpec("a", private_key=str(key)), HostSpec("b", known_hosts_file=str(known))]
+    shipped = Credentials.of(specs)
+    assert repr(shipped) == "Credentials()"  # never shown
+    there = shipped.install(specs)
+    assert Path(there[0].private_key or "").read_bytes() == b"KEY"
+    assert Path(there[1].known_hosts_file or "").read_bytes() == b"KNOWN"
+    assert oct(Path(there[0].private_key or "").stat().st_mode & 0o777) == "0o600"
+    assert oct(Path(there[0].private_key or "").parent.stat().st_mode & 0o777) == "0o700"
+    assert there[0].known_hosts_file and there[0].known_hosts_file != str(known)
+    with pytest.raises(OptionError, match="private keys of a over it.*--cluster-own-keys"):
+        Cluster("tcp://sched:8786").check_secrets(specs)
+    Cluster("tcp://sched:8786", own_keys=True).check_secrets(specs)  # the workers' own
+    Cluster("tls://sched:8786").check_secrets(specs)
+
+
+def test_a_plain_run_imports_nothing_of_dask_or_psycopg(cli: Cli, tmp_path: Path) -> None:
+    code = ("import sys\nfrom controller.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit as e:\n    print('CODE', e.code, file=sys.stderr)\n"
+            "print('HEAVY', sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'dask', 'distributed', 'psycopg', 'cloudpickle'}), file=sys.stderr)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CTL_")}
+    env.update(CTL_HOME=str(tmp_path / "state"), PYTHONPATH=str(Path(__file__).parents[2]))
+    proc = subprocess.run([sys.executable, "-c", code, "run", "-i", cli.inventory(local=("l0",)),
+                           "-B", "9", "-P", "1", "--", "true"], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert "CODE 0" in proc.stderr and "HEAVY []" in proc.stderr, proc.stderr
