@@ -37,6 +37,7 @@ import cloudpickle
 import dask
 from distributed import Client, LocalCluster, Queue, get_client
 
+from .datafiles import read_bytes
 from .errors import CtlError, OptionError
 from .hosts import HostSpec
 from .results import HostResult
@@ -121,12 +122,8 @@ _INSTALLED: dict[str, dict[str, str]] = {}
 
 
 def _read(path: str) -> bytes:
-    try:
-        with open(os.path.expanduser(path), "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise OptionError(f"cannot read {path} to send it to the cluster's workers: "
-                          f"{exc.strerror}") from None
+    return read_bytes(path, lambda why: f"cannot read {path} to send it to the cluster's "
+                                        f"workers: {why}")
 
 
 def _write(root: str, index: int, data: bytes) -> str:

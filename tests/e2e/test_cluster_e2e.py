@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.ctl import ROOT, Ctl, blocks, jid_of
 from tests.support.dask_lab import DaskLab
-from tests.support.sshd_lab import SshdLab
+from tests.support.sshd_lab import SshdLab, running
 
 
 def CLUSTER(dask_lab: DaskLab) -> list[str]:  # noqa: N802
@@ -60,12 +60,9 @@ def test_one_launch_is_sharded_over_both_workers_with_the_same_results(
 def hundred(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
     if os.geteuid() != 0:
         pytest.skip("one Unix user per host (to count each host's processes): needs root")
-    lab = SshdLab(tmp_path_factory.mktemp("lab100"), count=100, subnet="127.0.40",
-                  user_prefix="ctlk").start()
-    try:
+    with running(tmp_path_factory.mktemp("lab100"), count=100, subnet="127.0.40",
+                 user_prefix="ctlk") as lab:
         yield lab
-    finally:
-        lab.stop()
 
 
 def naps(lab: SshdLab) -> dict[str, str]:
