@@ -17,7 +17,7 @@ from typing import Iterator
 import pytest
 
 from tests.support.ctl import ROOT, Ctl, blocks, jid_of
-from tests.support.dask_lab import DaskLab
+from tests.support.dask_lab import DaskLab, make_tls
 from tests.support.sshd_lab import SshdLab, running
 
 
@@ -112,3 +112,26 @@ def test_a_worker_killed_mid_launch_of_100_hosts_loses_none_and_doubles_none(
     finally:
         subprocess.run(["pkill", "-KILL", "-f", "^sleep 60\\.[0-9]{3}$"], check=False)
         dask_lab.wait_for_workers(2)
+
+
+def test_a_become_password_goes_to_a_tls_cluster_and_not_to_a_tcp_one(
+        ctl: Ctl, lab: SshdLab, dask_lab: DaskLab, tmp_path: Path) -> None:
+    """Over tls:// the password and the key travel (the job runs, sudo refuses the wrong
+    password: it arrived); over tcp:// ctl refuses before recording anything."""
+    (tmp_path / "pw").write_text("not-the-password\n")
+    become = ["-b", "--become-password-file", str(tmp_path / "pw")]
+    inv = ["-i", str(ctl.inventory), "-l", "h1", "-B", "30", "-P", "0"]
+    refused = ctl("run", *inv, "--cluster", dask_lab.address, *become, "--", "true",
+                  check_code=5)
+    assert "plain tcp://" in refused.stderr and "--allow-insecure-cluster" in refused.stderr
+    assert "jid" not in ctl("jobs", "--json", check_code=0).stdout
+    (tmp_path / "tls").mkdir()
+    secure = DaskLab(tmp_path / "tls", workers=1, tls=make_tls(tmp_path / "tls")).start()
+    try:
+        env = {**ctl.env, **(secure.tls or {})}
+        run = Ctl(env, ctl.home, ctl.inventory)("run", *inv, "--cluster", secure.address,
+                                                 *become, "--", "true")
+    finally:
+        secure.stop()
+    label, data = blocks(run.stdout)["h1"]
+    assert label == "FAILED!" and data["msg"].startswith("become failed: sudo:"), run.stdout
