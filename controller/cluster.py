@@ -220,8 +220,11 @@ class Cluster:
         shards = cut(specs, workers, self.shard_size, self.shards_per_worker)
         run = f"ctl-{uuid.uuid4().hex}"
         queue = await Queue(run, client=client)
-        blob = cloudpickle.dumps((op, rerun))
-        keys = Credentials.of(specs) if self.ship_keys else None
+        # the operation (its captured settings, per-host commands) and the keys: sent to
+        # each worker once, not with every shard
+        blob, keys = await client.scatter(
+            [cloudpickle.dumps((op, rerun)), Credentials.of(specs) if self.ship_keys else None],
+            hash=False)
         futures = {f"{run}-{i}": client.submit(run_shard, blob, shard, run, f"{run}-{i}", keys,
                                                key=f"{run}-{i}", pure=False)
                    for i, shard in enumerate(shards)}
