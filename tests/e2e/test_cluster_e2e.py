@@ -5,6 +5,7 @@ in one process; a worker SIGKILL'd mid-launch of 100 hosts loses none and double
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -82,6 +83,14 @@ def sleeping(lab: SshdLab) -> dict[str, list[str]]:
     return found
 
 
+def sleeper_pids(lab: SshdLab) -> list[int]:
+    """The pids of the ``sleep`` processes of this lab's users."""
+    uids = {pwd.getpwnam(h.user).pw_uid for h in lab.hosts}
+    out = subprocess.run(["ps", "-eo", "pid=,uid=,args="], capture_output=True, text=True).stdout
+    return [int(pid) for pid, uid, args in (line.split(None, 2) for line in out.splitlines())
+            if int(uid) in uids and args.startswith("sleep ")]
+
+
 def job_files(lab: SshdLab, jid: str) -> dict[str, list[str]]:
     return {h.name: [n for n in os.listdir(h.real_async_dir) if n == jid]
             if os.path.isdir(h.real_async_dir) else [] for h in lab.hosts}
@@ -110,7 +119,9 @@ def test_a_worker_killed_mid_launch_of_100_hosts_loses_none_and_doubles_none(
         assert job_files(hundred, jid) == {h.name: [jid] for h in hundred.hosts}
         assert sleeping(hundred) == {n: [f"sleep {v}"] for n, v in naps(hundred).items()}
     finally:
-        subprocess.run(["pkill", "-KILL", "-f", "^sleep 60\\.[0-9]{3}$"], check=False)
+        for pid in sleeper_pids(hundred):  # the jobs this test started, by pid
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         dask_lab.wait_for_workers(2)
 
 
