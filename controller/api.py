@@ -14,7 +14,7 @@ import asyncio
 import os
 import time
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from . import protocol
 from .errors import CtlError, OptionError, PatternError
@@ -23,12 +23,16 @@ from .hosts import HostOverrides, HostSpec
 from .inventory import Inventory, load_inventory, select_hosts
 from .jid import check_jid, new_jid
 from .logs import LineSink, host_logs
+from .registries import JobRegistry
 from .registry import HostRow, Registry
 from .results import HostResult, Status
 from .runner import Session, fan_out
 from .settings import DEFAULTS, Settings
 from .transport import ConnectOptions, Connector, open_transport
 from .units import parse_signal
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
 
 DEFAULT_OUTPUT_CAP = DEFAULTS["output_cap"]
 KILL_GRACE = DEFAULTS["kill_grace"]  # ctl kill: seconds from the first signal to SIGKILL
@@ -151,19 +155,19 @@ NEVER_STARTED = {
 
 
 class Controller:
-    def __init__(self, registry: Registry | None = None, options: ConnectOptions | None = None,
+    def __init__(self, registry: JobRegistry | None = None, options: ConnectOptions | None = None,
                  forks: int = DEFAULTS["forks"], events: Events | None = None,
-                 workers: int | None = None, connect: Connector = open_transport) -> None:
-        self.registry = registry or Registry()
+                 cluster: Cluster | None = None, connect: Connector = open_transport) -> None:
+        self.registry: JobRegistry = registry or Registry()
         self.options = options or ConnectOptions()
         self.connect = connect  # how a host is reached: SSH, local, or a FakeTransport
         self.jid: str | None = None  # the job ``run`` created (known before any host is)
         self.forks = forks
-        self.workers = workers  # processes a one-shot operation is sharded over (None: 1)
+        self.cluster = cluster  # the Dask cluster one-shot operations are sharded over
         self.events: Events = events or NoEvents()
 
     def session(self, keep_open: bool = False) -> Session:
-        return Session(self.options, self.forks, keep_open, self.workers, self.connect)
+        return Session(self.options, self.forks, keep_open, self.cluster, self.connect)
 
     # --- targets -----------------------------------------------------------------------
 
@@ -186,6 +190,8 @@ class Controller:
     # --- run ---------------------------------------------------------------------------
 
     async def run(self, targets: Targets, job: Job) -> tuple[str, list[HostResult]]:
+        if self.cluster is not None:  # refused before anything is recorded
+            self.cluster.check_secrets(targets.specs)
         jid = self.jid = new_jid()
         self.registry.create_job(jid, job.command, job.shell, job.timeout, job.poll,
                                  [_abspath(s) for s in targets.sources],
@@ -200,8 +206,15 @@ class Controller:
                     job.cleanup_after, job.expand, job.script))
                 return HostResult.from_data(spec.name, data)
 
+            async def relaunch(spec: HostSpec) -> HostResult:
+                """A shard re-run: a host the dead attempt reached keeps its one job."""
+                data = await session.call(spec, protocol.status(spec.async_dir, jid), retry=True)
+                if protocol.not_found(data):
+                    return await launch(spec)
+                return HostResult(spec.name, Status.CHANGED, _recovered(data, jid))
+
             launched = await self._collect(jid, "launch", session.fan_out(
-                targets.specs, launch), _launch_state)
+                targets.specs, launch, relaunch), _launch_state)
             if job.poll == 0:
                 return jid, launched
             running = [s for s in targets.specs
@@ -383,7 +396,7 @@ class Controller:
                 await asyncio.sleep(interval)
             first = False
             stop = give_up()
-            round_results = [r async for r in fan_out(list(pending.values()), status)]
+            round_results = [r async for r in session.fan_out(list(pending.values()), status)]
             updates: list[tuple[HostResult, str | None]] = []
             for result in round_results:
                 if result.status in (Status.RUNNING, Status.UNREACHABLE) and not stop:
@@ -442,6 +455,13 @@ def _abspath(source: str) -> str:
 def _launch_state(result: HostResult) -> str:
     return {Status.CHANGED: "started", Status.UNREACHABLE: "unreachable"}.get(
         result.status, "failed")
+
+
+def _recovered(status: dict[str, Any], jid: str) -> dict[str, Any]:
+    """A launch's answer from the job file a dead shard attempt left: started, as then."""
+    keep: dict[str, Any] = {k: status[k] for k in ("results_file", "pid") if k in status}
+    return {"started": 1, "finished": 0, "ansible_job_id": jid, "changed": True,
+            "recovered": True, **keep}
 
 
 def _cleanup_state(result: HostResult) -> str | None:

@@ -4,9 +4,10 @@ handled here (``controller.vault``), for every kind of file alike."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import os
+from typing import Any, Callable, Sequence
 
-from .errors import InventoryError
+from .errors import InventoryError, OptionError
 from .vault import VaultSecret, load_vars_text
 
 
@@ -18,6 +19,15 @@ def read_text(path: str, what: str = "inventory") -> str:
         raise InventoryError(f"{path}: cannot read {what}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise InventoryError(f"{path}: {what} is not UTF-8 text") from exc
+
+
+def read_bytes(path: str, explain: Callable[[str], str]) -> bytes:
+    """A local file the user named (``~`` expanded), or an OptionError: ``explain(reason)``."""
+    try:
+        with open(os.path.expanduser(path), "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise OptionError(explain(exc.strerror or str(exc))) from None
 
 
 def load_yaml(path: str, secrets: Sequence[VaultSecret] = (), what: str = "inventory") -> Any:

@@ -68,6 +68,13 @@ DEFAULTS: dict[str, Any] = {
     "output_cap": 4 * MIB,
     "connect_retries": 4,  # connections dropped before login (sshd's MaxStartups)
     "retry_backoff": 0.5,  # seconds, doubled each retry, with full jitter
+    # scaling out (README "Scaling out"): empty = SQLite in $CTL_HOME, one process
+    "registry": None,  # --registry / CTL_REGISTRY: postgresql://user@host:port/db
+    "registry_connect_timeout": 5.0,  # seconds: an unreachable registry is said in < 10 s
+    "cluster": None,  # --cluster / CTL_CLUSTER: tcp://, tls:// or local:N
+    "cluster_connect_timeout": 5.0,  # seconds (Dask's own default is 30)
+    "shard_size": 1000,  # most hosts per cluster task (fewer when there are few hosts)
+    "shards_per_worker": 4,  # at least this many shards per worker, when hosts allow
 }
 
 # Never printed, never stored: masked wherever a setting is shown.

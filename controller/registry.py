@@ -158,14 +158,18 @@ class Registry:
     def host_counts(self, jid: str) -> dict[str, int]:
         """Hosts per outcome at the last look: running, ok, failed, unreachable, lost (and
         launching, for hosts a killed controller never heard back from)."""
-        counts = dict.fromkeys(COUNT_KEYS, 0)
-        for row in self.hosts(jid):
-            key = outcome(row)
-            counts[key] = counts.get(key, 0) + 1
-        return counts
+        return count_outcomes(self.hosts(jid))
 
 
 COUNT_KEYS = ("running", "ok", "failed", "unreachable", "lost")
+
+
+def count_outcomes(rows: Iterable[HostRow]) -> dict[str, int]:
+    counts = dict.fromkeys(COUNT_KEYS, 0)
+    for row in rows:
+        key = outcome(row)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
 
 
 def outcome(row: HostRow) -> str:

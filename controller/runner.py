@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, AsyncIterator, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable
 
 from . import fastpath, payload
 from .defaults import DEFAULTS
@@ -17,9 +17,17 @@ from .hosts import HostSpec
 from .logcontext import LOG_CONTEXT
 from .results import HostResult
 from .transport import ConnectOptions, Connector, Transport, open_transport
-from .workers import sharded
+
+if TYPE_CHECKING:
+    from .cluster import Cluster
 
 log = logging.getLogger("ctl")
+_LIMITS: dict[int, asyncio.Semaphore] = {}
+
+
+def worker_limit(forks: int) -> asyncio.Semaphore:
+    """On a cluster worker: one forks limit shared by every shard the process runs."""
+    return _LIMITS.setdefault(forks, asyncio.Semaphore(forks))
 
 HostOp = Callable[[HostSpec], Awaitable[HostResult]]
 
@@ -29,32 +37,33 @@ class Session:
     one connection per host reused across calls (reopened transparently if it drops)."""
 
     def __init__(self, options: ConnectOptions, forks: int = DEFAULTS["forks"],
-                 keep_open: bool = False, workers: int | None = None,
+                 keep_open: bool = False, cluster: Cluster | None = None,
                  connect: Connector = open_transport) -> None:
         self.options = options
         self.connect = connect  # how a host is reached (a FakeTransport factory in tests)
         self.forks = max(1, forks)
         self.keep_open = keep_open
-        self.workers = workers  # None: one process (see --workers in the README)
+        self.cluster = cluster  # None: this process (see "Scaling out" in the README)
         self._limit = asyncio.Semaphore(self.forks)
         self._open: dict[str, Transport] = {}
 
-    def fan_out(self, specs: list[HostSpec], op: HostOp) -> AsyncIterator[HostResult]:
-        """Each host's result as soon as it is known: in this process, or sharded over
-        ``workers`` processes for a one-shot operation on enough hosts (a session that
-        keeps connections open between rounds stays in one process)."""
-        workers = min(self.workers or 1, len(specs))
-        if workers < 2 or self.keep_open:
+    def fan_out(self, specs: list[HostSpec], op: HostOp, rerun: HostOp | None = None
+                ) -> AsyncIterator[HostResult]:
+        """Each host's result as soon as it is known: in this process, or sharded over the
+        cluster's workers (``rerun``: the form a shard re-run after its worker died uses)."""
+        if self.cluster is None:
             return fan_out(specs, op)
+        return self.cluster.fan_out(list(specs), op, rerun)
 
-        def run_shard(shard: list[HostSpec]) -> AsyncIterator[HostResult]:
-            # in the worker: its share of the forks limit, on its own event loop
-            self._limit = asyncio.Semaphore(max(1, self.forks // workers))
-            self._open = {}
-            return fan_out(shard, op)
+    def __getstate__(self) -> dict[str, Any]:
+        """What a cluster task carries: the settings, never the cluster, the connections
+        or this process's semaphore."""
+        return {k: v for k, v in self.__dict__.items()
+                if k not in ("cluster", "_limit", "_open")}
 
-        log.debug("sharding %d hosts over %d worker processes", len(specs), workers)
-        return sharded(list(specs), workers, run_shard)
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state, cluster=None, _open={}, keep_open=False,
+                             _limit=worker_limit(state["forks"]))
 
     async def call(self, spec: HostSpec, request: dict[str, Any], retry: bool = False
                    ) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ctl and its test suite need, idempotently: Debian's OpenSSH server and
 # client (when sshd is missing and we are root), shellcheck (the tests check the host-side
-# shell with it), Python's venv, and ctl with its test extras into .venv. Safe to run again.
+# shell with it), PostgreSQL (the shared-registry tests), Python's venv, and ctl with its
+# test extras into .venv. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,8 @@ command -v tmux >/dev/null || need+=(tmux)
 command -v sudo >/dev/null || need+=(sudo)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 [ -x /usr/bin/python3 ] || need+=(python3)
+# the shared-registry tests run Debian's PostgreSQL (initdb/pg_ctl; installing starts no server)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}" >&2
   apt_install "${need[@]}" || echo "setup: continuing without ${need[*]}" >&2

@@ -30,3 +30,34 @@ def ctl(lab: SshdLab, tmp_path: Path) -> Ctl:
     env = lab.controller_env(home)
     env["PYTHONPATH"] = str(ROOT)
     return Ctl(env, home, lab.inventory)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """PostgreSQL for the shared-registry tests (scripts/setup.sh installs it)."""
+    from tests.support.pg import PgServer, pg_bin
+
+    bindir = pg_bin()
+    if bindir is None:
+        pytest.fail("PostgreSQL is not installed: run scripts/setup.sh as root "
+                    "(apt-get install postgresql)")
+    server = PgServer(bindir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_registry(pg_server: object) -> str:
+    """The URL of an empty ctl registry database on the session's PostgreSQL."""
+    import psycopg
+
+    url = pg_server.url("ctl") if _PG_DB["made"] else pg_server.create_db("ctl")  # type: ignore[attr-defined]
+    _PG_DB["made"] = True
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS hosts, jobs, ctl_schema")
+    return url
+
+
+_PG_DB = {"made": False}

@@ -13,12 +13,14 @@ import traceback
 
 import typer
 
-try:  # older typer is built on click; newer typer vendors it behind typer's own classes
-    from click.exceptions import Abort as ClickAbort
-    from click.exceptions import Exit as ClickExit
-    from click.exceptions import UsageError
-except ImportError:  # pragma: no cover
-    ClickAbort, ClickExit, UsageError = typer.Abort, typer.Exit, typer.TyperException  # type: ignore
+try:  # newer typer vendors click (a click installed beside it, e.g. by Dask, is not its own)
+    from typer._click.exceptions import UsageError
+
+    ClickAbort, ClickExit = typer.Abort, typer.Exit
+except ImportError:  # pragma: no cover  (older typer is built on click)
+    from click.exceptions import Abort as ClickAbort  # type: ignore[assignment]
+    from click.exceptions import Exit as ClickExit  # type: ignore[assignment]
+    from click.exceptions import UsageError  # type: ignore[assignment]
 
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CtlError
 from . import adhoc, commands, views, watch  # noqa: F401  (registers the commands)

@@ -121,9 +121,7 @@ def split(args: str, module: str) -> list[str]:
 
 def read_script(path: str) -> bytes:
     """The local script ``-m script`` copies."""
-    try:
-        with open(os.path.expanduser(path), "rb") as f:
-            return f.read()
-    except OSError as exc:
-        raise OptionError(f"-m script: Could not find or access '{path}' on the Ansible "
-                          f"Controller: {exc.strerror}") from exc
+    from ..datafiles import read_bytes
+
+    return read_bytes(path, lambda why: f"-m script: Could not find or access '{path}' on "
+                                        f"the Ansible Controller: {why}")

@@ -23,6 +23,8 @@ from .options import Connection, Hosts, Show
 
 if TYPE_CHECKING:
     from ..api import Controller, Targets
+    from ..cluster import Cluster
+    from ..registries import JobRegistry
     from ..render import Output
     from ..settings import Settings
 
@@ -100,7 +102,6 @@ class Invocation:
     def start(cls, conn: Connection, show: Show | None = None, quiet_launch: bool = False,
               quiet: bool = False) -> Invocation:
         from ..api import Controller
-        from ..registry import Registry
         from ..render import Output
         from ..transport import ConnectOptions
 
@@ -110,8 +111,10 @@ class Invocation:
             warn("WARNING: host key checking is OFF (--no-host-key-checking): a man in the "
                  "middle would not be noticed. Use this only in a lab.")
         output = Output() if quiet else make_output(show, quiet_launch)
-        controller = Controller(Registry(), ConnectOptions(not conn.no_host_key_checking),
-                                settings["forks"], output, conn.workers)
+        cluster = open_cluster(settings, conn.allow_insecure_cluster, conn.cluster_own_keys)
+        controller = Controller(open_registry(settings["registry"]),
+                                ConnectOptions(not conn.no_host_key_checking),
+                                settings["forks"], output, cluster)
         return cls(settings, controller, output)
 
     def targets(self, hosts: Hosts, pattern: str | None = None) -> Targets:
@@ -145,8 +148,15 @@ class Invocation:
         """Run one async entry point; Ctrl-C stops cleanly and says how to pick it up."""
         import asyncio
 
+        async def closing() -> T:
+            try:
+                return await work
+            finally:
+                if self.controller.cluster is not None:
+                    await self.controller.cluster.close()
+
         try:
-            return asyncio.run(work)  # type: ignore[arg-type]
+            return asyncio.run(closing())
         except KeyboardInterrupt:
             close = getattr(self.output, "close", None)
             if close is not None:
@@ -160,6 +170,27 @@ class Invocation:
         if next_hint:
             warn(next_hint)
         raise typer.Exit(exit_code(results))
+
+
+def open_registry(url: str | None) -> JobRegistry:
+    """The job registry a command uses: PostgreSQL for a URL, else SQLite in $CTL_HOME."""
+    from ..registries import open_registry as opened
+
+    return opened(url)
+
+
+def open_cluster(settings: Settings, allow_insecure: bool, own_keys: bool) -> Cluster | None:
+    """The Dask cluster named by --cluster / CTL_CLUSTER (checked reachable now, before
+    anything is recorded), or None: this process does the work."""
+    if not settings["cluster"]:
+        return None
+    from ..cluster import Cluster
+
+    cluster = Cluster(settings["cluster"], allow_insecure, own_keys,
+                      settings["cluster_connect_timeout"],
+                      settings["shard_size"], settings["shards_per_worker"])
+    cluster.preflight()
+    return cluster
 
 
 def loaded(settings: Settings) -> Settings:

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..settings import Settings, Sourced
 
 F = TypeVar("F", bound=Callable[..., Any])
-HOSTS, CONN, OUT, VAULT = "Hosts", "Connection", "Output", "Vault"
+HOSTS, CONN, OUT, VAULT, SCALE = "Hosts", "Connection", "Output", "Vault", "Scaling out"
 
 
 def options(**groups: type) -> Callable[[F], F]:
@@ -108,10 +108,22 @@ class Connection:
 
     forks: int | None = typer.Option(None, "-f", "--forks", min=1, rich_help_panel=CONN,
                                      help="Hosts worked on at once (default 50).")
-    workers: int | None = typer.Option(
-        None, "--workers", min=1, rich_help_panel=CONN,
-        help="Processes a launch, poll, cleanup or kill is sharded over (default 1: see "
-             "Benchmarks in the README).")
+    workers: int | None = typer.Option(None, "--workers", hidden=True)  # gone: --cluster
+    cluster: str | None = typer.Option(
+        None, "--cluster", metavar="ADDRESS", rich_help_panel=SCALE,
+        help="Shard the hosts over a Dask cluster: tcp://HOST:8786, tls://..., or local:N "
+             "(N worker processes here); --forks is per worker. Default: $CTL_CLUSTER.")
+    allow_insecure_cluster: bool = typer.Option(
+        False, "--allow-insecure-cluster", rich_help_panel=SCALE,
+        help="Send become and connection passwords to a plain tcp:// cluster.")
+    cluster_own_keys: bool = typer.Option(
+        False, "--cluster-own-keys", rich_help_panel=SCALE,
+        help="The cluster's workers use their own SSH keys, agent and known_hosts (else "
+             "this machine's are sent with each shard, as secrets are).")
+    registry: str | None = typer.Option(
+        None, "--registry", metavar="URL", rich_help_panel=SCALE,
+        help="The job registry: postgresql://user@host:port/db, shared by every machine "
+             "that names it. Default: $CTL_REGISTRY, else SQLite in $CTL_HOME.")
     timeout: float | None = typer.Option(None, "-T", "--timeout", rich_help_panel=CONN,
                                          help="SSH connect timeout, seconds (default 10).")
     user: str | None = typer.Option(None, "-u", "--user", rich_help_panel=CONN,
@@ -144,6 +156,9 @@ class Connection:
         """The options the user gave, as settings (name -> value and the option's flag)."""
         from ..settings import Sourced
 
+        if self.workers is not None:
+            raise OptionError(f"--workers is gone: use --cluster local:{self.workers} "
+                              "(worker processes on this machine; see Scaling out in the README)")
         if self.timeout is not None and self.timeout <= 0:
             raise OptionError(f"-T/--timeout must be more than 0 seconds, got {self.timeout:g}")
         given = {"forks": (self.forks, "--forks"), "timeout": (self.timeout, "--timeout"),
@@ -154,7 +169,8 @@ class Connection:
                  "become_method": (self.become_method, "--become-method"),
                  "become_user": (self.become_user, "--become-user"),
                  "become_password": (self._become_password(), "--become-password-file"
-                                     if self.become_password_file else "--ask-become-pass")}
+                                     if self.become_password_file else "--ask-become-pass"),
+                 **scale_layer(self.cluster, self.registry)}
         return {name: Sourced(value, origin) for name, (value, origin) in given.items()
                 if value is not None}
 
@@ -186,6 +202,18 @@ class Connection:
 
             return getpass.getpass("BECOME password: ")
         return None
+
+
+def scale_layer(cluster: str | None, registry: str | None) -> dict[str, tuple[Any, str]]:
+    """--cluster and --registry, else CTL_CLUSTER and CTL_REGISTRY (empty: not set)."""
+    return {name: (given, f"--{name}") if given else (os.environ.get(env) or None, env)
+            for name, given, env in (("cluster", cluster, "CTL_CLUSTER"),
+                                     ("registry", registry, "CTL_REGISTRY"))}
+
+
+REGISTRY = typer.Option(None, "--registry", metavar="URL", rich_help_panel=SCALE,
+                        help="The job registry (default: $CTL_REGISTRY, else SQLite in "
+                             "$CTL_HOME).")
 
 
 def _key_file(path: str | None) -> str | None:

@@ -9,8 +9,16 @@ import time
 
 import typer
 
-from .app import Invocation, app, inventory_sources, loaded, one_host, setup_logging
-from .options import Connection, Hosts, options
+from .app import (
+    Invocation,
+    app,
+    inventory_sources,
+    loaded,
+    one_host,
+    open_registry,
+    setup_logging,
+)
+from .options import REGISTRY, Connection, Hosts, options, scale_layer
 
 
 @app.command()
@@ -57,10 +65,9 @@ def jobs(as_json: bool = typer.Option(False, "--json", help="JSON Lines, one job
 
     Example: ctl jobs --refresh
     """
-    from ..registry import Registry
     from ..render import job_table
 
-    registry = Registry()
+    registry = open_registry(scale_layer(conn.cluster, conn.registry)["registry"][0])
     rows = [j for j in registry.jobs() if show_all or j.state != "cleaned"][:limit or None]
     if refresh:
         refresh_jobs(conn, [job.jid for job in rows])
@@ -82,17 +89,17 @@ def refresh_jobs(conn: Connection, jids: list[str]) -> None:
 
 @app.command()
 def show(jid: str = typer.Argument(..., help="The job id."),
-         as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+         as_json: bool = typer.Option(False, "--json", help="One JSON object."),
+         registry_url: str | None = REGISTRY) -> None:
     """One job from the registry, host by host: state, last status, rc, message.
 
     Example: ctl show j445703768934.50473
     """
     from ..jid import check_jid
-    from ..registry import Registry
     from ..render import host_table
 
     check_jid(jid)
-    registry = Registry()
+    registry = open_registry(scale_layer(None, registry_url)["registry"][0])
     job, hosts = registry.job(jid), registry.hosts(jid)
     if as_json:
         print(json.dumps({"jid": jid, "command": job.command, "created": job.created,

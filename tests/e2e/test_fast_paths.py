@@ -1,12 +1,11 @@
 """The speed paths give the same answers as the slow ones, through real sshd hosts:
 shell-only status reads and cleanups (controller/fastpath.py) against the wrapper's own
-answer for the same request on the same host, the shell launcher, and --workers sharding."""
+answer for the same request on the same host, the shell launcher."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 from typing import Any
 
 from controller import fastpath, payload
@@ -111,49 +110,6 @@ def test_missing_command_is_reported_by_poll_after_a_shell_launch(ctl: Ctl, lab:
     assert label == "FAILED!" and data["rc"] == 2  # the errno, as Ansible's command module
     assert data["msg"].startswith("Error executing command. ")
     assert "No such file or directory" in data["msg"]
-
-
-def test_workers_shard_a_launch_poll_and_cleanup_with_the_same_results(
-        ctl: Ctl, lab: SshdLab) -> None:
-    inv = ["-i", str(ctl.inventory)]
-    run = ctl("run", *inv, "--workers", "3", "-B", "60", "-P", "0", "-vv", "--",
-              "echo", "sharded", check_code=0)
-    assert "sharding 5 hosts over 3 worker processes" in run.stderr
-    jid = jid_of(run.stdout)
-    assert set(blocks(run.stdout)) == {h.name for h in lab.hosts}
-    ctl("poll", jid, "--wait", "--delay", "0.2", check_code=0)
-    one = blocks(ctl("poll", jid, "--workers", "1", check_code=0).stdout)
-    many = blocks(ctl("poll", jid, "--workers", "2", check_code=0).stdout)
-    assert {h: d["stdout"] for h, (_, d) in many.items()} == \
-        {h.name: "sharded" for h in lab.hosts}
-    assert {h: (label, d["rc"]) for h, (label, d) in many.items()} == \
-        {h: (label, d["rc"]) for h, (label, d) in one.items()}
-    cleaned = ctl("cleanup", jid, "--workers", "2", check_code=0)
-    assert all(d.get("erased") for _, d in blocks(cleaned.stdout).values())
-
-
-def test_a_worker_that_dies_costs_its_hosts_a_failed_result_not_a_hang() -> None:
-    """Fault injection at unit level: one shard's worker exits after its first result."""
-    from controller.results import HostResult, Status
-    from controller.workers import sharded
-
-    specs = [HostSpec(name=f"n{i}", address="127.0.0.1") for i in range(6)]
-
-    async def run_shard(shard: list[HostSpec]):  # type: ignore[no-untyped-def]
-        for spec in shard:
-            yield HostResult(spec.name, Status.OK, {"pid": os.getpid()})
-            if spec.name == "n1":
-                os._exit(3)
-
-    async def collect() -> list[HostResult]:
-        return [r async for r in sharded(specs, 2, run_shard)]
-
-    results = {r.host: r for r in asyncio.run(collect())}
-    assert set(results) == {s.name for s in specs}
-    assert results["n1"].status is Status.OK
-    assert {h for h, r in results.items() if r.status is Status.FAILED} == {"n3", "n5"}
-    assert "ended before it reported this host" in results["n3"].msg
-    assert len({r.data["pid"] for r in results.values() if r.status is Status.OK}) == 2
 
 
 def test_wrapper_json_without_the_json_package_matches_json() -> None:

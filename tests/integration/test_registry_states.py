@@ -14,6 +14,7 @@ import pytest
 
 from controller.api import Job, Targets
 from controller.errors import HostFailed
+from controller.registries import open_registry
 from controller.registry import Registry
 from controller.results import Status
 from controller.transport.fake import FakeHosts, run_here
@@ -30,6 +31,18 @@ from tests.support.fast import (
     wait_for,
     waiting_job,
 )
+from tests.support.pg import dump_tables
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cli:
+    """The CLI on each registry backend: SQLite in CTL_HOME, or PostgreSQL (CTL_REGISTRY)."""
+    cli = Cli(tmp_path, monkeypatch)
+    if request.param == "postgresql":
+        url = request.getfixturevalue("pg_registry")
+        monkeypatch.setenv("CTL_REGISTRY", url)
+        cli.registry = open_registry(url)  # type: ignore[assignment]
+    return cli
 
 
 def states(registry: Registry, jid: str) -> dict[str, str]:
@@ -42,6 +55,13 @@ def failing_launch_on(*names: str) -> FakeHosts:
             raise HostFailed("remote wrapper failed: Permission denied")
         return await run_here(spec, command, stdin)
     return FakeHosts(handler)
+
+
+def stored_registry(cli: Cli) -> bytes:
+    """Everything the registry holds: the SQLite files, or every PostgreSQL table's rows."""
+    if os.environ.get("CTL_REGISTRY"):
+        return dump_tables(os.environ["CTL_REGISTRY"])
+    return b"".join(p.read_bytes() for p in (cli.home / "ctl").iterdir() if p.is_file())
 
 
 def jobs_json(cli: Cli, *args: str) -> list[dict]:  # type: ignore[type-arg]
@@ -293,7 +313,7 @@ def test_the_registry_never_holds_a_jobs_output(cli: Cli) -> None:
     cli.finish(jid, "l0")
     polled = cli("poll", jid, code=0).out
     assert "out-42-x" in polled and "err-42-y" in polled
-    stored = b"".join(p.read_bytes() for p in (cli.home / "ctl").iterdir() if p.is_file())
+    stored = stored_registry(cli)
     assert jid.encode() in stored and b"$((6 * 7))" in stored  # the command is kept
     assert b"out-42-x" not in stored and b"err-42-y" not in stored  # the output never
 

@@ -21,9 +21,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -257,3 +258,13 @@ class SshdLab:
         env.update(HOME=str(home), CTL_HOME=str(home / "ctl-state"),
                    ANSIBLE_LOCAL_TEMP=str(home / ".ansible-tmp"), NO_COLOR="1")
         return env
+
+
+@contextmanager
+def running(root: Path, **options: Any) -> Iterator[SshdLab]:
+    """A lab started for a ``with`` block (a module's own hosts), stopped after it."""
+    lab = SshdLab(root, **options).start()
+    try:
+        yield lab
+    finally:
+        lab.stop()

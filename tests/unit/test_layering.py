@@ -78,7 +78,8 @@ def test_commands_that_contact_no_host_load_no_ssh_library(argv: list[str],
                                                            tmp_path: Path) -> None:
     code = ("import sys\nfrom controller.cli import main\ntry:\n    main(sys.argv[1:])\n"
             "except SystemExit:\n    pass\nheavy = [m for m in ('asyncssh', 'jinja2', "
-            "'cryptography', 'rich.live', 'distributed', 'textual') if m in sys.modules]\n"
+            "'cryptography', 'rich.live', 'distributed', 'dask', 'psycopg', 'textual') "
+            "if m in sys.modules]\n"
             "print('HEAVY', heavy, file=sys.stderr)\n")
     env = dict(os.environ, CTL_HOME=str(tmp_path), HOME=str(tmp_path), PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from controller.errors import JidError
 from controller.hosts import HostSpec
 from controller.registry import HostRow, Registry, outcome, summary
 from controller.render import (
@@ -166,33 +165,6 @@ def test_the_registry_keeps_a_summary_never_the_output() -> None:
     kept = summary(HostResult("h1", Status.FAILED, dict(FINISHED, rc=3, msg="m", lost=True,
                                                         stdout="secret", stderr="secret")))
     assert kept == {"status": "failed", "rc": 3, "msg": "m", "finished": 1, "lost": True}
-
-
-def test_registry_round_trip(tmp_path: Path) -> None:
-    registry = Registry(str(tmp_path / "reg"))
-    specs = [HostSpec("a", address="10.0.0.1", port=2222), HostSpec("b", password="pw")]
-    registry.create_job("j1.2", ["echo", "hi"], False, 60, 0, ["/inv.yml"],
-                        [(specs[0], ["web"]), (specs[1], [])])
-    registry.create_job("j3.4", "true", True, 9, 1, [], [(specs[1], [])])
-    assert [job.jid for job in registry.jobs()] == ["j3.4", "j1.2"]
-    assert [job.jid for job in registry.jobs(limit=1)] == ["j3.4"]
-    job = registry.job("j1.2")
-    assert (job.command, job.shell, job.timeout, job.inventory, job.state) == \
-        (["echo", "hi"], False, 60, ["/inv.yml"], "active")
-    registry.record("j1.2", [(HostResult("a", Status.CHANGED, {"finished": 0}), "started"),
-                             (HostResult.failed("b", "nope"), None)])
-    hosts = registry.hosts("j1.2")
-    assert [(h.host, h.state, h.groups) for h in hosts] == \
-        [("a", "started", ["web"]), ("b", "launching", [])]
-    assert hosts[0].spec == specs[0] and hosts[1].last == {"status": "failed", "msg": "nope"}
-    assert hosts[1].spec.password is None  # secrets are never stored
-    assert registry.host_counts("j1.2") == {"running": 1, "ok": 0, "failed": 1,
-                                            "unreachable": 0, "lost": 0}
-    registry.set_job_state("j1.2", "cleaned")
-    assert registry.job("j1.2").state == "cleaned"
-    with pytest.raises(JidError, match="unknown jid j5.6"):
-        registry.job("j5.6")
-    assert registry.find_job("j5.6") is None
 
 
 def test_the_registry_is_private(tmp_path: Path) -> None:
