@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from pathlib import Path
 
@@ -82,19 +83,31 @@ def test_sshd_down_between_launch_and_poll_then_back(ctl: Ctl, lab: SshdLab) -> 
     assert label == "CHANGED" and data["stdout"] == "still here"  # the job kept running
 
 
+def read_until(proc: subprocess.Popen[str], needle: str) -> list[str]:
+    """Lines of the process's stdout up to the one holding ``needle`` (the process's own
+    bounded retries end it, and then this fails, if it never comes)."""
+    lines: list[str] = []
+    while True:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert line, f"{needle!r} never came:\n" + "".join(lines)
+        lines.append(line)
+        if needle in line:
+            return lines
+
+
 def test_sshd_killed_while_a_poll_waits_then_restarted(ctl: Ctl, lab: SshdLab) -> None:
     host = lab.hosts[3]
     run = ctl("run", "-i", str(ctl.inventory), "-l", host.name, "-B", "60", "-P", "0", "--",
-              "sh", "-c", "sleep 4; echo outlived sshd", check_code=0)
+              "sh", "-c", "sleep 8; echo outlived sshd", check_code=0)
     jid = jid_of(run.stdout)
-    waiting = ctl.popen("poll", jid, "--wait", "--delay", "0.5", "--retries", "40", "-T", "2")
-    time.sleep(1.2)
+    waiting = ctl.popen("poll", jid, "--wait", "--delay", "0.5", "--retries", "60", "-T", "2")
+    seen = read_until(waiting, "ASYNC POLL on")  # polling, over an open connection
     lab.stop_host(host, drop_sessions=True)  # its open connection and the next connects fail
-    time.sleep(1.5)
+    seen += read_until(waiting, "unreachable, will retry")  # the drop was seen...
     lab.start_host(host)
     out, err = waiting.communicate(timeout=120)
-    assert waiting.returncode == 0, out + err
-    assert "unreachable, will retry" in out  # the drop was seen, and survived
+    out = "".join(seen) + out
+    assert waiting.returncode == 0, out + err  # ...and survived
     label, data = blocks(out)[host.name]
     assert label == "CHANGED" and data["stdout"] == "outlived sshd"
 
