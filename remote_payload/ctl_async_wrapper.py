@@ -710,10 +710,15 @@ def try_save(paths, record):
 
 
 def notify(fd, message):
+    """Tell the launching process how the launch went. It may be gone (its SSH session
+    dropped, the controller killed): the record says it all then, and the supervisor must
+    not die of a broken pipe over it."""
     if fd is None:  # started by the shell launcher, which has already answered
         return
     try:
         os.write(fd, dumps(message).encode("utf-8"))
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
@@ -954,7 +959,7 @@ def daemonize_and_launch(request, paths):
         except BaseException as exc:  # the parent must hear something, whatever happened
             try:
                 notify(write_fd, {"started": 0, "failed": True, "msg": "wrapper error: %r" % exc})
-            except OSError:
+            except OSError:  # notified already: the fd is closed
                 pass
         os._exit(0)
     os.close(write_fd)

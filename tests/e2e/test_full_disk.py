@@ -15,10 +15,26 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.ctl import Ctl, blocks, jid_of
+from tests.support.ctl import Ctl, blocks, ctl_for, jid_of
 from tests.support.sshd_lab import LabHost, SshdLab
 
 PRINT_2MB = "/usr/bin/python3 -c 'import sys; sys.stdout.write(\"x\" * 2000000)'"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
+    """Hosts of this module's own (users ctldN): no other test run pkills their jobs."""
+    lab = SshdLab(tmp_path_factory.mktemp("disk"), count=2, subnet="127.0.63",
+                  user_prefix="ctld").start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture
+def ctl(lab: SshdLab, tmp_path: Path) -> Ctl:
+    return ctl_for(lab, tmp_path / "home")
 
 
 @pytest.fixture
@@ -60,7 +76,7 @@ def sleepers(lab: SshdLab, host: LabHost) -> str:
 
 def test_a_job_that_fills_the_disk_fails_with_the_systems_words_and_leaves_nothing(
         ctl: Ctl, lab: SshdLab, tmp_path: Path, small_disk: Path) -> None:
-    full_host, other = lab.hosts[2], lab.hosts[3]
+    full_host, other = lab.hosts
     inv = on_small_disk(lab, tmp_path, small_disk, full_host, other)
     # a child that would outlive the job (sleep 3011 &) must not linger once it ends
     job = f"sleep 3011 & sleep 1; {PRINT_2MB}"
@@ -93,7 +109,7 @@ def test_a_record_that_cannot_be_written_at_all_is_explained_by_the_poll(
     """The filesystem turns read-only under a running job: its supervisor can write no
     record at all and ends; the poll finds the record saying running, its wrapper gone and
     the filesystem read-only, and says so instead of a bare "lost"."""
-    host = lab.hosts[2]
+    host = lab.hosts[0]
     inv = on_small_disk(lab, tmp_path, small_disk, host)
     job = "exec >/dev/null 2>&1; sleep 3; echo never-seen"  # no output file held open
     run = ctl("run", "-i", str(inv), "-B", "60", "-P", "0", "--shell", "--", job, check_code=0)

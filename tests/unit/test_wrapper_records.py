@@ -163,3 +163,13 @@ def test_a_supervisor_that_cannot_write_the_final_record_writes_a_short_failed_o
     assert record["msg"].startswith(f"could not write the job's record {p['job']}: [Errno 28] "
                                     "No space left on device (its output so far is in")
     assert Path(p["stdout"]).read_text().endswith("x\npartial\n")  # the output is kept
+
+
+def test_a_launcher_gone_before_it_heard_the_answer_does_not_kill_the_supervisor() -> None:
+    """The controller killed mid-launch takes the launching process with it: telling it
+    "started" then meets a broken pipe, which must not end the job's supervisor."""
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    wrapper.notify(write_fd, {"started": 1})  # no BrokenPipeError
+    with pytest.raises(OSError):
+        os.close(write_fd)  # notify closed it, as before
