@@ -11,6 +11,8 @@ streaming output. Nothing here prints.
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
 import os
 import time
 from dataclasses import dataclass, field, replace
@@ -24,8 +26,8 @@ from .inventory import Inventory, load_inventory, select_hosts
 from .jid import check_jid, new_jid
 from .logs import LineSink, host_logs
 from .registries import JobRegistry
-from .registry import HostRow, Registry
-from .results import HostResult, Status
+from .registry import HostRow, JobRow, Registry
+from .results import HostResult, Status, truthy
 from .runner import Session, fan_out
 from .settings import DEFAULTS, Settings
 from .transport import ConnectOptions, Connector, open_transport
@@ -33,6 +35,8 @@ from .units import parse_signal
 
 if TYPE_CHECKING:
     from .cluster import Cluster
+
+log = logging.getLogger("ctl")
 
 DEFAULT_OUTPUT_CAP = DEFAULTS["output_cap"]
 KILL_GRACE = DEFAULTS["kill_grace"]  # ctl kill: seconds from the first signal to SIGKILL
@@ -65,6 +69,31 @@ class Job:
         if not self.command or (isinstance(self.command, list) and not self.command[0]):
             raise OptionError("no command given: put it after --, e.g. ctl run -i hosts.yml "
                               "-B 600 -P 0 -- uptime")
+
+    def request(self, spec: HostSpec, jid: str) -> protocol.Request:
+        """The launch request for one host (its own command when -a was templated)."""
+        command = self.per_host[spec.name] if self.per_host else self.command
+        return protocol.launch(spec.async_dir, jid, command, self.shell, self.timeout,
+                               self.output_cap, self.cleanup_after, self.expand, self.script)
+
+    def launch_options(self) -> dict[str, Any]:
+        """What the registry keeps beyond the command, shell and -B, so that ``ctl resume``
+        launches the very same job (see ``recorded``)."""
+        return {"output_cap": self.output_cap, "cleanup_after": self.cleanup_after,
+                "expand": self.expand, "per_host": dict(self.per_host or {}) or None,
+                "script": None if self.script is None else
+                base64.b64encode(self.script).decode("ascii")}
+
+    @classmethod
+    def recorded(cls, row: JobRow) -> Job:
+        """The job a registry row describes, detached (poll 0). A job recorded by an older
+        ctl kept no launch options: it gets the defaults (``resume`` says so)."""
+        kept = row.options
+        script = kept.get("script")
+        return cls(row.command, row.timeout, 0, row.shell,
+                   kept.get("output_cap") or DEFAULT_OUTPUT_CAP, kept.get("cleanup_after"),
+                   bool(kept.get("expand")), None if script is None else
+                   base64.b64decode(script), kept.get("per_host"))
 
 
 @dataclass(frozen=True)
@@ -144,6 +173,10 @@ def _with_password(spec: HostSpec, password: str | None, become: str | None) -> 
 
 SKIP = "skip"  # a state_of() answer: this result changes nothing worth recording
 
+# Registry host states of a host that never got the job: ctl resume launches there (after
+# checking), and a poll that finds the job file there records the host as started.
+NEVER_LAUNCHED = ("launching", "unreachable", "failed")
+
 # Registry host states after a launch, and what a missing job file then means.
 NEVER_STARTED = {
     "launching": "the job was never started on this host: the launch was interrupted "
@@ -195,16 +228,13 @@ class Controller:
         jid = self.jid = new_jid()
         self.registry.create_job(jid, job.command, job.shell, job.timeout, job.poll,
                                  [_abspath(s) for s in targets.sources],
-                                 [(s, targets.groups.get(s.name, [])) for s in targets.specs])
+                                 [(s, targets.groups.get(s.name, [])) for s in targets.specs],
+                                 job.launch_options())
         started_at = time.monotonic()
         self.events.begin("launch", jid, len(targets.specs))
         async with self.session(keep_open=job.poll > 0) as session:
             async def launch(spec: HostSpec) -> HostResult:
-                command = job.per_host[spec.name] if job.per_host else job.command
-                data = await session.call(spec, protocol.launch(
-                    spec.async_dir, jid, command, job.shell, job.timeout, job.output_cap,
-                    job.cleanup_after, job.expand, job.script))
-                return HostResult.from_data(spec.name, data)
+                return await _launch_on(session, spec, jid, job)
 
             async def relaunch(spec: HostSpec) -> HostResult:
                 """A shard re-run: a host the dead attempt reached keeps its one job."""
@@ -229,6 +259,38 @@ class Controller:
         merged = {**_by_host(launched), **_by_host(final)}
         return jid, [merged[s.name] for s in targets.specs]
 
+    # --- resume ------------------------------------------------------------------------
+
+    async def resume(self, jid: str, targets: Targets | None = None) -> list[HostResult]:
+        """Finish an interrupted launch: start the registered job (same command, -B, jid and
+        options) on each of its hosts that never got it (NEVER_LAUNCHED), once a status read
+        there finds no job file of the jid. A host that has one is recorded started and
+        answered as such, never launched twice; the wrapper's launch also refuses an
+        existing job file atomically, so two resumes at once cannot both start it. The
+        results are those hosts' only: the others already had the job."""
+        check_jid(jid)
+        row = self.registry.job(jid)
+        if not row.options:
+            log.warning("job %s was recorded by an older ctl, which kept only its command, "
+                        "shell and -B: resumed with the default --output-cap, no "
+                        "--cleanup-after", jid)
+        job = Job.recorded(row)
+        targets = targets or self.job_targets(jid)
+        states = self._states(jid)
+        pending = [s for s in targets.specs if states.get(s.name) in NEVER_LAUNCHED]
+        self.jid = jid
+        self.events.begin("launch", jid, len(pending))
+        async with self.session(keep_open=True) as session:  # one connection: read, launch
+            async def resume_on(spec: HostSpec) -> HostResult:
+                found = await session.call(spec, protocol.status(spec.async_dir, jid),
+                                           retry=True)
+                if not protocol.not_found(found):
+                    return _already_there(spec.name, jid, found)
+                return await _launch_on(session, spec, jid, job)
+
+            return await self._collect(jid, "launch", session.fan_out(pending, resume_on),
+                                       _launch_state)
+
     # --- poll --------------------------------------------------------------------------
 
     async def poll(self, jid: str, targets: Targets | None = None, wait: bool = False,
@@ -245,7 +307,7 @@ class Controller:
             if not wait:
                 return await self._collect(jid, "poll", session.fan_out(
                     targets.specs, self._status_op(session, jid, states, tail_lines)),
-                    lambda result: None)
+                    lambda result: _seen_state(states, result))
             rounds = {"n": 0}
 
             def exhausted() -> bool:
@@ -409,7 +471,7 @@ class Controller:
                 final[result.host] = shown
                 # a job given up on still runs there: the registry keeps what was read
                 updates.append((result if result.status is Status.RUNNING else shown,
-                                "erased" if erased else None))
+                                "erased" if erased else _seen_state(states or {}, result)))
                 self.events.result("poll", shown)
                 del pending[result.host]
             if registered:
@@ -452,9 +514,35 @@ def _abspath(source: str) -> str:
     return os.path.abspath(source) if os.path.exists(source) else source
 
 
+async def _launch_on(session: Session, spec: HostSpec, jid: str, job: Job) -> HostResult:
+    data = await session.call(spec, job.request(spec, jid))
+    if protocol.exists(data):  # another launch of this jid got there first (a resume)
+        return _already_there(spec.name, jid, data)
+    return HostResult.from_data(spec.name, data)
+
+
+def _already_there(host: str, jid: str, found: dict[str, Any]) -> HostResult:
+    """A host that holds the job's file already: it has the job; nothing was launched."""
+    return HostResult(host, Status.OK, {
+        "ansible_job_id": jid, "changed": False, "started": 1,
+        "finished": int(truthy(found.get("finished"))), "results_file": found.get("results_file"),
+        "msg": "the job was already started on this host (its job file is there); not "
+               "started again"})
+
+
 def _launch_state(result: HostResult) -> str:
-    return {Status.CHANGED: "started", Status.UNREACHABLE: "unreachable"}.get(
-        result.status, "failed")
+    """A launched host (CHANGED), or one found to have the job already (OK), is started."""
+    return {Status.CHANGED: "started", Status.OK: "started",
+            Status.UNREACHABLE: "unreachable"}.get(result.status, "failed")
+
+
+def _seen_state(states: dict[str, str], result: HostResult) -> str | None:
+    """A status read that found the job's file on a host the registry thought never got it
+    (a controller killed between the launch and its record): the host is started."""
+    if states.get(result.host) not in NEVER_LAUNCHED or result.status is Status.UNREACHABLE:
+        return None
+    missing = protocol.not_found(result.data) or result.msg in NEVER_STARTED.values()
+    return None if missing else "started"
 
 
 def _recovered(status: dict[str, Any], jid: str) -> dict[str, Any]:

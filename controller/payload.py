@@ -77,21 +77,31 @@ if sha256(c).hexdigest()!=h:
     if sha256(s).hexdigest()!=h:
         sys.stdout.write("CTL-NEED-WRAPPER\\n")
         sys.exit(90)
+    def F(m):
+        from json import dumps
+        sys.stdout.write("CTL-RESULT "+dumps({"failed":True,"msg":m})+"\\n")
+        sys.exit(0)
     try:
         os.path.isdir(w) or os.makedirs(w,0o700)
     except OSError as x:
-        from json import dumps
-        sys.stdout.write("CTL-RESULT "+dumps({"failed":True,"msg":"could not create directory"
-            ": %s - %s (ctl: check ansible_async_dir and what the login may write)"%(a,x)})+"\\n")
-        sys.exit(0)
+        F("could not create directory: %s - %s (ctl: check ansible_async_dir and what the "
+          "login may write)"%(a,x))
     t="%s.%d.tmp"%(p,os.getpid())
-    with open(t,"wb") as f:
-        f.write(s)
-        f.flush()
-        os.fsync(f.fileno())
-    os.rename(t,p)
-    for o in os.listdir(w):
-        if o.startswith("wrapper-") and os.path.join(w,o)!=p:
+    try:
+        with open(t,"wb") as f:
+            f.write(s)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(t,p)
+    except OSError as x:
+        try:
+            os.unlink(t)
+        except OSError:
+            pass
+        F("could not store ctl's wrapper in %s: %s"%(w,x))
+    n=os.path.basename(p)
+    for o in os.listdir(w):  # older versions and code caches; not a concurrent push's file
+        if o.startswith("wrapper-") and o!=n and not o.startswith(n+"."):
             try:
                 os.unlink(os.path.join(w,o))
             except OSError:
@@ -103,13 +113,16 @@ try:
         x=marshal.loads(f.read())
 except Exception:
     x=compile(c,p,"exec")
+    t="%s.%d.tmp"%(k,os.getpid())
     try:
-        t="%s.%d.tmp"%(k,os.getpid())
         with open(t,"wb") as f:
             f.write(marshal.dumps(x))
         os.rename(t,k)
     except OSError:
-        pass
+        try:
+            os.unlink(t)
+        except OSError:
+            pass
 g={"__name__":"ctl_async_wrapper"}
 exec(x,g)
 g["main"](q,a)

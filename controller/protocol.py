@@ -77,6 +77,12 @@ def not_found(reply: dict[str, Any]) -> bool:
     return reply.get("msg") == NOT_FOUND
 
 
+def exists(reply: dict[str, Any]) -> bool:
+    """A launch refused because a job file of the jid is there already (the job was
+    started on the host by an earlier launch or a concurrent resume)."""
+    return reply.get("exists") is True
+
+
 def _request(op: str, async_dir: str, **fields: Any) -> Request:
     expected = wrapper.REQUESTS[op]
     if tuple(fields) != expected:

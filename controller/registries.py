@@ -8,7 +8,7 @@ names it. Both keep the same rows and never a secret.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Protocol
+from typing import Any, Iterable, Mapping, Protocol
 
 from .errors import OptionError
 from .hosts import HostSpec
@@ -24,8 +24,8 @@ class JobRegistry(Protocol):
     path: str  # where it lives, for messages (a URL's password is never in it)
 
     def create_job(self, jid: str, command: list[str] | str, shell: bool, timeout: int,
-                   poll: int, inventory: list[str],
-                   hosts: Iterable[tuple[HostSpec, list[str]]]) -> None: ...
+                   poll: int, inventory: list[str], hosts: Iterable[tuple[HostSpec, list[str]]],
+                   options: Mapping[str, Any] | None = None) -> None: ...
 
     def record(self, jid: str, updates: Iterable[tuple[HostResult, str | None]]) -> None: ...
 

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping
 
 from .errors import JidError, RegistryError
@@ -29,7 +29,13 @@ CREATE TABLE IF NOT EXISTS hosts (
     jid TEXT NOT NULL REFERENCES jobs(jid), host TEXT NOT NULL, position INTEGER NOT NULL,
     spec TEXT NOT NULL, groups TEXT NOT NULL, state TEXT NOT NULL, last TEXT NOT NULL,
     updated REAL NOT NULL, PRIMARY KEY (jid, host));
+CREATE TABLE IF NOT EXISTS launch_options (
+    jid TEXT PRIMARY KEY REFERENCES jobs(jid), options TEXT NOT NULL);
 """
+# launch_options: what else a launch needs to be repeated by ``ctl resume`` (output cap,
+# --cleanup-after, $VAR expansion, a -m script, per-host commands), as JSON. A table of its
+# own, not a column: a registry of an older ctl gains it when opened, and an older ctl
+# sharing the registry keeps writing its jobs rows as before. A job with no row: {}.
 
 # Host lifecycle states: launching (recorded, maybe contacted), then the launch's outcome
 # (started, failed, unreachable), then erased (cleaned up). ``last`` holds the last result.
@@ -45,6 +51,7 @@ class JobRow:
     poll: int
     inventory: list[str]
     state: str
+    options: dict[str, Any] = field(default_factory=dict)  # launch_options ({}: none kept)
 
 
 @dataclass(frozen=True)
@@ -101,13 +108,15 @@ class Registry:
             db.close()
 
     def create_job(self, jid: str, command: list[str] | str, shell: bool, timeout: int,
-                   poll: int, inventory: list[str], hosts: Iterable[tuple[HostSpec, list[str]]]
-                   ) -> None:
+                   poll: int, inventory: list[str], hosts: Iterable[tuple[HostSpec, list[str]]],
+                   options: Mapping[str, Any] | None = None) -> None:
         now = time.time()
         with self._db(write=True) as db:
             db.execute("INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?,?)",
                        (jid, json.dumps(command), int(shell), now, timeout, poll,
                         json.dumps(inventory), "active", os.getpid()))
+            if options:
+                db.execute("INSERT INTO launch_options VALUES (?,?)", (jid, json.dumps(options)))
             db.executemany(
                 "INSERT INTO hosts VALUES (?,?,?,?,?,?,?,?)",
                 [(jid, spec.name, i, json.dumps(spec.to_dict()), json.dumps(groups),
@@ -128,13 +137,14 @@ class Registry:
 
     def job(self, jid: str) -> JobRow:
         with self._db() as db:
-            row = db.execute("SELECT jid, command, shell, created, timeout, poll, inventory, "
-                             "state FROM jobs WHERE jid=?", (jid,)).fetchone()
+            row = db.execute("SELECT jobs.jid, command, shell, created, timeout, poll, "
+                             "inventory, state, options FROM jobs LEFT JOIN launch_options "
+                             "USING (jid) WHERE jobs.jid=?", (jid,)).fetchone()
         if row is None:
             raise JidError(f"unknown jid {jid}: not in the registry {self.path} "
                            "(for a job started elsewhere, name its hosts with -i INVENTORY)")
         return JobRow(row[0], json.loads(row[1]), bool(row[2]), row[3], row[4], row[5],
-                      json.loads(row[6]), row[7])
+                      json.loads(row[6]), row[7], json.loads(row[8] or "{}"))
 
     def find_job(self, jid: str) -> JobRow | None:
         try:

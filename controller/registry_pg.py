@@ -41,7 +41,7 @@ CREATE TABLE IF NOT EXISTS hosts (
     state TEXT NOT NULL, last JSONB NOT NULL, updated DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (jid, host));
 """
-JOB_COLUMNS = "jid, command, shell, created, timeout, poll, inventory, state"
+JOB_COLUMNS = "jid, command, shell, created, timeout, poll, inventory, state, options"
 
 
 def redacted(url: str) -> str:
@@ -134,8 +134,7 @@ class PgRegistry:
     def find_job(self, jid: str) -> JobRow | None:
         with self._tx() as db:
             row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE jid=%s", (jid,)).fetchone()
-        return None if row is None else JobRow(row[0], row[1], row[2], row[3], row[4], row[5],
-                                               row[6], row[7])
+        return None if row is None else JobRow(*row[:8], row[8] or {})
 
     def job(self, jid: str) -> JobRow:
         found = self.find_job(jid)
@@ -154,7 +153,7 @@ class PgRegistry:
         with self._tx() as db:
             rows = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created DESC" +
                               (f" LIMIT {int(limit)}" if limit else "")).fetchall()
-        return [JobRow(*row) for row in rows]
+        return [JobRow(*row[:8], row[8] or {}) for row in rows]
 
     def host_counts(self, jid: str) -> dict[str, int]:
         return count_outcomes(self.hosts(jid))

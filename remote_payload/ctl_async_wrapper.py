@@ -153,8 +153,18 @@ def job_paths(async_dir, jid):
 
 def write_record(paths, record, sort_keys=True):
     """Atomically replace the job file: <jid>.tmp, fsync, rename, fsync the directory."""
-    data = dumps(record, sort_keys=sort_keys).encode("utf-8", "surrogateescape")
-    fd = os.open(paths["tmp"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    write_file(paths["tmp"], encode_record(record, sort_keys))
+    os.rename(paths["tmp"], paths["job"])
+    sync_dir(paths["job"])
+
+
+def encode_record(record, sort_keys=True):
+    return dumps(record, sort_keys=sort_keys).encode("utf-8", "surrogateescape")
+
+
+def write_file(path, data):
+    """A new file holding ``data``, fsynced; on a full disk none is left behind."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         view = memoryview(data)
         while view:
@@ -162,18 +172,75 @@ def write_record(paths, record, sort_keys=True):
         os.fsync(fd)
     except OSError:  # a full disk: never leave a half-written record behind
         os.close(fd)
-        os.unlink(paths["tmp"])
+        os.unlink(path)
         raise
     os.close(fd)
-    os.rename(paths["tmp"], paths["job"])
+
+
+def sync_dir(path):
     try:
-        dfd = os.open(os.path.dirname(paths["job"]), os.O_RDONLY)
+        dfd = os.open(os.path.dirname(path), os.O_RDONLY)
         try:
             os.fsync(dfd)
         finally:
             os.close(dfd)
     except OSError:
         pass
+
+
+def claim_record(paths, record):
+    """Create the job file with its first record, only if no job file of this jid exists:
+    link(2) refuses an existing name atomically, so two launches of one jid (two resumes,
+    a resume and a late launch) never both start it. False when one exists. A filesystem
+    without hard links gets the old check-then-rename."""
+    tmp = "%s.%d.tmp" % (paths["job"], os.getpid())
+    write_file(tmp, encode_record(record, sort_keys=False))
+    try:
+        os.link(tmp, paths["job"])
+    except OSError as exc:
+        if exc.errno == errno.EEXIST or os.path.lexists(paths["job"]):
+            return False
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK):
+            raise
+        os.rename(tmp, paths["job"])
+    finally:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+    sync_dir(paths["job"])
+    return True
+
+
+def save_record(paths, record, sort_keys=True):
+    """Replace the job file's record; when the filesystem has no room for a new file (full
+    disk, quota), overwrite the bytes the job file already holds instead (see rewrite)."""
+    try:
+        write_record(paths, record, sort_keys)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        rewrite(paths["job"], encode_record(record, sort_keys), exc)
+
+
+def rewrite(path, data, why):
+    """Write ``data`` over the file's first bytes, in the blocks it already has (no new
+    block is needed, so a full disk takes it), padded with spaces (which JSON ignores) to
+    its old length, then cut to size. A reader may catch it half-written (it says
+    "unreadable" once); this is only ever the fallback of an atomic replace. Raises
+    ``why`` when the data does not fit in those blocks."""
+    fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW)
+    try:
+        st = os.fstat(fd)
+        if len(data) > max(st.st_size, st.st_blocks * 512):
+            raise why
+        view = memoryview(data + b" " * (st.st_size - len(data)))
+        while view:
+            view = view[os.write(fd, view):]
+        os.ftruncate(fd, len(data))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_record(paths):
@@ -281,6 +348,9 @@ class HostFacts(object):
     def start(self, pid):
         return proc_start(pid)
 
+    def no_room(self, path):
+        return no_room(path)
+
 
 LOCAL = HostFacts()
 
@@ -339,6 +409,10 @@ def status_result(jid, job_file, record, problem, facts=LOCAL):
         if reason:
             result.update(finished=1, failed=True, lost=True,
                           msg="job lost: %s, but its record still says running" % reason)
+            full = facts.no_room(os.path.dirname(job_file))
+            if full:  # the likely cause: the wrapper could not write the job's record
+                result["msg"] += "; the async dir's filesystem says: %s (the job's record " \
+                    "could not be written there)" % full
         else:
             result.update(started=1, finished=0)
         return result
@@ -365,6 +439,13 @@ def cleanup_result(jid, job_file, erased):
                 "msg": "%s; nothing to erase at %s" % (NOT_FOUND, job_file)}
     return {"ansible_job_id": jid, "changed": False, "erased": job_file, "finished": 0,
             "started": 0}
+
+
+def exists_result(jid, job_file):
+    """A launch refused: a job file of this jid is already there (the job was started on
+    this host before; it is never started twice)."""
+    return {"failed": True, "exists": True, "ansible_job_id": jid, "results_file": job_file,
+            "msg": "job file %s already exists; refusing to overwrite it" % job_file}
 
 
 def nothing_to_kill(jid, paths, record):
@@ -411,6 +492,22 @@ def proc_start(pid):
         return int(fields[19]) if fields else None
     except (ValueError, IndexError):
         return None
+
+
+def no_room(path):
+    """The system's words when the filesystem of ``path`` cannot take a write from us (no
+    block or inode left, or read-only), else None."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    if st.f_flag & getattr(os, "ST_RDONLY", 1):
+        return os.strerror(errno.EROFS)
+    blocks, inodes = (st.f_bfree, st.f_ffree) if os.geteuid() == 0 else \
+        (st.f_bavail, st.f_favail)
+    if (st.f_blocks and blocks == 0) or (st.f_files and inodes == 0):  # /proc has none
+        return os.strerror(errno.ENOSPC)
+    return None
 
 
 def pid_alive(pid):
@@ -526,53 +623,102 @@ def become_subreaper():
         pass
 
 
-def supervise(request, paths, notify_fd):
-    """Runs in the daemonized grandchild (or the shell launcher's process): start the job,
-    tell the parent, wait, record."""
+def supervise(request, paths, notify_fd, claimed=False):
+    """Runs in the daemonized grandchild (or the shell launcher's process, which has
+    ``claimed`` the job file already): claim the job file, start the job, tell the parent,
+    wait, record."""
     jid = request["jid"]
-    cmd = request["cmd"]
     start = now()
-    base = {"ansible_job_id": jid, "cmd": cmd, "start": str(start)}
+    base = {"ansible_job_id": jid, "cmd": request["cmd"], "start": str(start)}
     signal.signal(signal.SIGUSR1, on_kill_request)
     become_subreaper()
+    me = os.getpid()
+    # In this order (RUNNING_PREFIX): a shell status read finds the pid in the first bytes
+    # (dicts keep this order from CPython 3.6 on)
+    info = {"wrapper_pid": me, "wrapper_start": proc_start(me), "boot_id": boot_id(),
+            "version": VERSION}
+    if not claimed:
+        refused = claim(paths, jid, running_record(info, jid))
+        if refused:
+            notify(notify_fd, refused)
+            return
+    proc = start_job(request, paths, base, notify_fd)
+    if proc is None:
+        return
+    info.update(job_pid=proc.pid, job_pgid=proc.pid, cmd=request["cmd"], start=str(start),
+                timeout=request["timeout"], stdout_file=paths["stdout"],
+                stderr_file=paths["stderr"])
+    try:
+        save_record(paths, running_record(info, jid), sort_keys=False)
+    except OSError as exc:
+        terminate(proc, signal.SIGKILL, 0)
+        failed = dict(base, failed=True, changed=False, rc=proc.returncode, stdout="",
+                      stderr="", msg="could not write the job file %s: %s" % (paths["job"], exc))
+        try_save(paths, failed)
+        notify(notify_fd, {"started": 0, "failed": True, "msg": failed["msg"]})
+        return
+    notify(notify_fd, started_result(jid, paths["job"]))
+    Supervisor(proc, request, paths, base, start).run()
+
+
+def running_record(info, jid):
+    return {"ctl": info, "started": 1, "finished": 0, "ansible_job_id": jid}
+
+
+def claim(paths, jid, record):
+    """Take the job file for this launch (see claim_record); the launch's failed answer
+    when it cannot be taken, else None. Leftover output files of an erased job of this
+    jid are ours to remove once it is taken."""
+    try:
+        if not claim_record(paths, record):
+            return exists_result(jid, paths["job"])
+        remove_files(paths, ("stdout", "stderr"))
+    except OSError as exc:
+        return {"started": 0, "failed": True,
+                "msg": "could not write the job file %s: %s" % (paths["job"], exc)}
+    return None
+
+
+def start_job(request, paths, base, notify_fd):
+    """The job's process, or None when it could not be started (the record and the
+    controller then say why, as Ansible's command module would)."""
     try:
         out_fd = open_output(paths["stdout"])
         err_fd = open_output(paths["stderr"])
         proc = Job(job_argv(request, paths), out_fd, err_fd)
         os.close(out_fd)
         os.close(err_fd)
+        return proc
     except (OSError, ValueError) as exc:
         # Ansible's command module: rc is the errno, msg its words; ctl adds the reason
         code = getattr(exc, "errno", None) or 257
         record = dict(base, failed=1, rc=code, changed=False, end=str(now()), stdout="",
                       stderr="", delta="0:00:00", msg="Error executing command. %s" % exc)
-        write_record(paths, record)
+        try_save(paths, record)
         notify(notify_fd, {"started": 0, "failed": True, "msg": record["msg"], "record": record})
-        return
-    me = os.getpid()
-    # In this order (RUNNING_PREFIX): a shell status read finds the pid in the first bytes
-    # (dicts keep this order from CPython 3.6 on)
-    info = {"wrapper_pid": me, "wrapper_start": proc_start(me), "boot_id": boot_id(),
-            "version": VERSION, "job_pid": proc.pid, "job_pgid": proc.pid, "cmd": cmd,
-            "start": str(start), "timeout": request["timeout"],
-            "stdout_file": paths["stdout"], "stderr_file": paths["stderr"]}
-    running = {"ctl": info, "started": 1, "finished": 0, "ansible_job_id": jid}
+        return None
+
+
+def try_save(paths, record):
+    """save_record, for a record whose failure to be written leaves nothing better to do:
+    the status read then finds the wrapper gone and says why (no_room)."""
     try:
-        write_record(paths, running, sort_keys=False)
-    except OSError as exc:
-        terminate(proc, signal.SIGKILL, 0)
-        notify(notify_fd, {"started": 0, "failed": True,
-                           "msg": "could not write the job file %s: %s" % (paths["job"], exc)})
-        return
-    notify(notify_fd, started_result(jid, paths["job"]))
-    Supervisor(proc, request, paths, base, start).run()
+        save_record(paths, record)
+        return True
+    except OSError:
+        return False
 
 
 def notify(fd, message):
+    """Tell the launching process how the launch went. It may be gone (its SSH session
+    dropped, the controller killed): the record says it all then, and the supervisor must
+    not die of a broken pipe over it."""
     if fd is None:  # started by the shell launcher, which has already answered
         return
     try:
         os.write(fd, dumps(message).encode("utf-8"))
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
@@ -736,7 +882,7 @@ class Supervisor(object):
     def timed_out(self):
         timed_out = {"msg": "Timeout exceeded", "failed": True, "child_pid": self.proc.pid,
                      "ansible_job_id": self.base["ansible_job_id"], "timeout": True}
-        write_record(self.paths, timed_out)  # as Ansible: the record first, then the kill
+        try_save(self.paths, timed_out)  # as Ansible: the record first, then the kill
         last = terminate(self.proc, signal.SIGTERM, TIMEOUT_GRACE)
         return dict(self.base, rc=self.proc.returncode, signal=last, **timed_out)
 
@@ -758,8 +904,31 @@ class Supervisor(object):
             # erased while running (Ansible's cleanup does that): do not resurrect it
             remove_files(self.paths)
             return
-        write_record(self.paths, record)
-        remove_files(self.paths, ("kill",))
+        try:
+            save_record(self.paths, record)
+        except OSError as exc:
+            self.unwritable(record, exc)
+        try:
+            remove_files(self.paths, ("kill",))
+        except OSError:
+            pass
+
+    def unwritable(self, record, exc):
+        """The record cannot be written whole (a full disk, a quota) or at all (read-only):
+        write a short failed one with the system's words; when even that cannot be written,
+        the status read finds the wrapper gone and the filesystem full, and says so. No
+        supervisor will be left: nothing the job started may linger unsupervised."""
+        signal_all(self.proc, signal.SIGKILL)
+        reap_orphans(self.proc)
+        short = dict((k, record[k]) for k in ("ansible_job_id", "start", "end", "delta", "rc",
+                                              "cmd") if k in record)
+        short.update(changed=True, failed=True, stdout="", stderr="",
+                     msg="could not write the job's record %s: %s (its output so far is in "
+                         "%s and %s)" % (self.paths["job"], exc, self.paths["stdout"],
+                                         self.paths["stderr"]))
+        if not try_save(self.paths, short):
+            short.pop("cmd", None)  # a long command may not fit in the file's blocks
+            try_save(self.paths, short)
 
     def linger(self):
         """With --cleanup-after: stay (asleep, no controller needed) and erase the files."""
@@ -790,7 +959,7 @@ def daemonize_and_launch(request, paths):
         except BaseException as exc:  # the parent must hear something, whatever happened
             try:
                 notify(write_fd, {"started": 0, "failed": True, "msg": "wrapper error: %r" % exc})
-            except OSError:
+            except OSError:  # notified already: the fd is closed
                 pass
         os._exit(0)
     os.close(write_fd)
@@ -820,20 +989,14 @@ def op_supervise(request, paths):
     except OSError:
         pass
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    for key in ("stdout", "stderr"):
-        if os.path.lexists(paths[key]):
-            os.unlink(paths[key])
-    supervise(request, paths, None)
+    remove_files(paths, ("stdout", "stderr"))  # leftovers of an erased job of this jid
+    supervise(request, paths, None, claimed=True)
     return {"supervised": request["jid"]}
 
 
 def op_launch(request, paths):
-    if os.path.lexists(paths["job"]):
-        return {"failed": True, "msg": "job file %s already exists; refusing to overwrite it"
-                % paths["job"]}
-    for key in ("stdout", "stderr"):
-        if os.path.lexists(paths[key]):
-            os.unlink(paths[key])
+    if os.path.lexists(paths["job"]):  # the supervisor's claim_record makes sure of it
+        return exists_result(request["jid"], paths["job"])
     return daemonize_and_launch(request, paths)
 
 

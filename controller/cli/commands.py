@@ -10,6 +10,7 @@ import typer
 
 from ..defaults import DEFAULTS
 from ..errors import OptionError
+from ..hostlist import fold
 from ..results import HostResult, Status, exit_code
 from ..units import parse_duration, parse_signal
 from .app import Invocation, app, next_step, warn
@@ -62,6 +63,44 @@ def launch(command: list[str] | str, timing: Timing, hosts: Hosts, conn: Connect
     hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
         if interval == 0 else next_step(jid, results)
     it.finish("run", results, hint)
+
+
+@app.command()
+@options(hosts=Hosts, conn=Connection, show=Show)
+def resume(
+    jid: str = typer.Argument(..., help="The job id of an interrupted launch."),
+    *, hosts: Hosts, conn: Connection, show: Show,
+) -> None:
+    """Finish an interrupted launch: start the job (same command, -B, jid and options) on
+    each of its hosts that never got it, after checking there that no job file of it
+    exists (a host that has one is recorded as started, never launched twice).
+
+    Example: ctl resume j445703768934.50473 (-l PATTERN: only those of its hosts)
+    """
+    if hosts.inventory:
+        raise OptionError("ctl resume takes the job's hosts from the registry: narrow them "
+                          "with -l PATTERN, not -i")
+    it = Invocation.start(conn, show)
+    targets = it.job_targets(jid, hosts, True)
+    results = it.execute(it.controller.resume(jid, targets))
+    it.finish("resume", results, resume_step(jid, results))
+
+
+def resume_step(jid: str, results: list[HostResult]) -> str:
+    """Where a resume leaves the job: every host has it, or which hosts still need what."""
+    if not results:
+        return f"ctl: job {jid}: every host already got the job; nothing to resume; next: " \
+               f"ctl poll {jid} --all-hosts"
+    down = [r.host for r in results if r.status is Status.UNREACHABLE]
+    failed = [r.host for r in results if r.status is Status.FAILED]
+    if not down and not failed:
+        return f"ctl: job {jid}: every host now has the job; next: ctl poll {jid} --all-hosts"
+    lines = [f"ctl: job {jid}: still unreachable, so without the job: {fold(down)}; once "
+             f"they are back: ctl resume {jid}"] if down else []
+    if failed:
+        lines.append(f"ctl: job {jid}: the launch failed on {fold(failed)} (see above); once "
+                     f"fixed: ctl resume {jid}")
+    return "\n".join(lines)
 
 
 @app.command()

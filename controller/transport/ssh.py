@@ -261,8 +261,13 @@ class SshTransport:
             raise HostUnreachable(f"{self.spec.name}: not connected")
         with ssh_errors(self.spec, "run"):
             # no input: stdin is closed at once (an empty input would leave it open)
-            feed: dict[str, Any] = {"input": stdin} if stdin else {"stdin": asyncssh.DEVNULL}
-            result = await self._conn.run(command, encoding=None, check=False, **feed)
+            process = await self._conn.create_process(
+                command, encoding=None, stdin=asyncssh.PIPE if stdin else asyncssh.DEVNULL)
+            fed = feed(process, stdin) if stdin else True
+            result = await process.wait(check=False)
+        if not fed and result.exit_status is None and result.exit_signal is None:
+            raise HostUnreachable(f"{self.spec.address}: the connection closed before the "
+                                  "command could be sent its input")
         status = result.exit_status if result.exit_status is not None else 255
         return ExecResult(status, _as_bytes(result.stdout), _as_bytes(result.stderr))
 
@@ -298,6 +303,21 @@ class SshTty:
         await self.process.wait_closed()
         status = self.process.exit_status
         return status if status is not None else 255
+
+
+def feed(process: asyncssh.SSHClientProcess[bytes], data: bytes) -> bool:
+    """Write a command's stdin, then EOF; False when the channel was already closed. A
+    command may end without reading its input (a missing interpreter fails at once) and
+    sshd then closes its channel, sometimes before this write, which asyncssh refuses with
+    BrokenPipeError. That is no network fault: the exit status and stderr tell what
+    happened (taken for an unreachable host, it made a loaded machine's results flaky)."""
+    try:
+        process.stdin.write(data)
+        process.stdin.write_eof()
+    except BrokenPipeError:
+        log.debug("the command's channel closed before it was sent its input")
+        return False
+    return True
 
 
 def _as_bytes(data: bytes | str | None) -> bytes:

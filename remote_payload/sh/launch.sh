@@ -27,9 +27,13 @@ r=$( (
   p=${t%% *}; t=${t##*') '}; i=1; b=
   while [ $i -lt 20 ]; do t=${t#* }; i=$((i + 1)); done  # field 20 after the name: start
   read -r b </proc/sys/kernel/random/boot_id
+  # ln, not mv: link(2) refuses a job file that appeared since the test above (another
+  # launch of this jid), so the job is never started twice; the wrapper then decides
+  n=$f.$p.tmp
   if ! printf '%s%s, "wrapper_start": %s, "boot_id": "%s", "version": %s}, "started": 1, '\
 '"finished": 0, "ansible_job_id": "%s"}' "$prefix" "$p" "${t%% *}" "$b" "$version" "$jid" \
-      >"$f.tmp" || ! mv -f -- "$f.tmp" "$f"; then rm -f -- "$f.tmp"; exit 0; fi
+      >"$n" || ! ln -- "$n" "$f" 2>/dev/null; then rm -f -- "$n"; exit 0; fi
+  rm -f -- "$n"
   echo started
   exec >/dev/null
   CTL_REQUEST=${q#CTL-REQUEST } exec "$@" -S -c "$boot"

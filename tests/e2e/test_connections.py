@@ -3,9 +3,16 @@ UserKnownHostsFile, StrictHostKeyChecking, ConnectTimeout / ansible_ssh_timeout.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
+import asyncssh
+import pytest
+
+from controller.inventory import load_inventory
 from controller.inventory.hostvars import spec_from_vars
+from controller.transport import ConnectOptions, ExecResult, open_transport
 from tests.support.ctl import Ctl, blocks
 from tests.support.sshd_lab import SshdLab
 
@@ -121,3 +128,28 @@ def test_ssh_config_options_asyncssh_ignores_are_named_once(ctl: Ctl, lab: SshdL
               check_code=0)
     lines = [line for line in run.stderr.splitlines() if "does not apply" in line]
     assert len(lines) == 1 and "controlmaster, controlpersist" in lines[0]
+
+
+def test_a_command_that_ends_before_reading_its_input_is_not_an_unreachable_host(
+        lab: SshdLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flaky-under-load cause, made certain: the client is slowed between the exec
+    and the write of stdin, so sshd has closed the channel of a command that exited at
+    once (a missing interpreter does) before its input is written. The exit status and
+    stderr are the answer; before, asyncssh's BrokenPipeError made the host UNREACHABLE."""
+    spec = load_inventory([str(lab.inventory)]).specs[lab.hosts[0].name]
+    create_session = asyncssh.SSHClientConnection.create_session
+
+    async def slow_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        opened = await create_session(self, *args, **kwargs)
+        await asyncio.sleep(0.5)  # a loaded machine's event loop, late to write stdin
+        return opened
+
+    monkeypatch.setattr(asyncssh.SSHClientConnection, "create_session", slow_client)
+
+    async def run() -> list[ExecResult]:
+        async with open_transport(spec, ConnectOptions(host_key_checking=False)) as transport:
+            return [await transport.run("echo gone >&2; exit 127", b"request\n" * 4096)
+                    for _ in range(3)]
+
+    for result in asyncio.run(run()):
+        assert (result.exit_status, result.stderr) == (127, b"gone\n")

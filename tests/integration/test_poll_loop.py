@@ -19,6 +19,7 @@ from tests.support.fast import (
     by_host,
     fake_controller,
     fake_specs,
+    finished_record,
     job_files,
     op_of,
     statuses,
@@ -233,7 +234,9 @@ async def test_a_host_still_unreachable_after_the_last_retry_ends_unreachable(
     hosts = FakeHosts()
     heard = Heard()
     ctl = fake_controller(tmp_path, hosts, heard)
-    jid, _ = await ctl.run(Targets(fake_specs(tmp_path, 2)), Job(["true"], timeout=10))
+    specs = fake_specs(tmp_path, 2)
+    jid, _ = await ctl.run(Targets(specs), Job(["true"], timeout=10))
+    wait_for(lambda: finished_record(specs[0].async_dir, jid))  # 3 rounds of 20 ms: no margin
     hosts.unreachable.add("h1")
     results = await ctl.poll(jid, wait=True, retries=2, delay=0.02)
     assert statuses(results) == {"h0": Status.CHANGED, "h1": Status.UNREACHABLE}
