@@ -54,9 +54,16 @@ def launch(command: list[str] | str, timing: Timing, hosts: Hosts, conn: Connect
               cleanup_after=timing.cleanup_seconds(), expand=expand, script=script,
               per_host=render(targets) if render else None)
     jid, results = it.execute(it.controller.run(targets, job))
-    hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
-        if interval == 0 else next_step(jid, results)
+    hint = launched_step(jid, results) if interval == 0 else next_step(jid, results)
     it.finish("run", results, hint)
+
+
+def launched_step(jid: str, results: list[HostResult]) -> str:
+    """After a detached launch: poll next; hosts that did not get the job, resume later."""
+    hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts"
+    missed = sum(r.status in (Status.UNREACHABLE, Status.FAILED) for r in results)
+    return hint + (f" ({missed} host(s) without the job: ctl resume {jid} once they can "
+                   "take it)" if missed else "")
 
 
 @app.command()
