@@ -7,30 +7,22 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import time
-from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from tests.support.ctl import Ctl, blocks, ctl_for, jid_of
-from tests.support.sshd_lab import SshdLab
+from tests.support.ctl import Ctl, blocks, jid_of
+from tests.support.sshd_lab import SshdLab, running_lab
 
 HOSTS, RUNS, POLLS = 40, 8, 4
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
-    lab = SshdLab(tmp_path_factory.mktemp("crowd"), count=HOSTS, subnet="127.0.64",
-                  user_prefix="ctlc").start()
-    try:
+    """40 hosts of this module's own (users ctlcN); the ``ctl`` fixture takes this lab."""
+    with running_lab(tmp_path_factory.mktemp("crowd"), count=HOSTS, subnet="127.0.64",
+                     user_prefix="ctlc") as lab:
         yield lab
-    finally:
-        lab.stop()
-
-
-@pytest.fixture
-def ctl(lab: SshdLab, tmp_path: Path) -> Ctl:
-    return ctl_for(lab, tmp_path / "home")
 
 
 def all_at_once(ctl: Ctl, argvs: list[list[str]], timeout: float = 300

@@ -15,26 +15,18 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.ctl import Ctl, blocks, ctl_for, jid_of
-from tests.support.sshd_lab import LabHost, SshdLab
+from tests.support.ctl import Ctl, blocks, jid_of
+from tests.support.sshd_lab import LabHost, SshdLab, running_lab
 
 PRINT_2MB = "/usr/bin/python3 -c 'import sys; sys.stdout.write(\"x\" * 2000000)'"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
-    """Hosts of this module's own (users ctldN): no other test run pkills their jobs."""
-    lab = SshdLab(tmp_path_factory.mktemp("disk"), count=2, subnet="127.0.63",
-                  user_prefix="ctld").start()
-    try:
+    """Hosts of this module's own (users ctldN); the ``ctl`` fixture takes this lab."""
+    with running_lab(tmp_path_factory.mktemp("disk"), count=2, subnet="127.0.63",
+                     user_prefix="ctld") as lab:
         yield lab
-    finally:
-        lab.stop()
-
-
-@pytest.fixture
-def ctl(lab: SshdLab, tmp_path: Path) -> Ctl:
-    return ctl_for(lab, tmp_path / "home")
 
 
 @pytest.fixture

@@ -21,9 +21,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -257,3 +258,15 @@ class SshdLab:
         env.update(HOME=str(home), CTL_HOME=str(home / "ctl-state"),
                    ANSIBLE_LOCAL_TEMP=str(home / ".ansible-tmp"), NO_COLOR="1")
         return env
+
+
+@contextmanager
+def running_lab(root: Path, **settings: Any) -> Iterator[SshdLab]:
+    """A lab of its own for a test module (``SshdLab(root, **settings)``), stopped at the
+    end. Its own subnet and user prefix keep other test runs on the machine, which pkill
+    the session lab users' processes, away from its jobs."""
+    lab = SshdLab(root, **settings).start()
+    try:
+        yield lab
+    finally:
+        lab.stop()
