@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -63,6 +64,23 @@ class HostRow:
     last: dict[str, Any]
 
 
+TABLES = ("jobs", "hosts", "launch_options")
+OPEN_TRIES = 40  # at most about 10 s of pauses in all
+
+
+def _prepare(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    have = db.execute("SELECT count(*) FROM sqlite_master WHERE type='table' AND name IN "
+                      "(?,?,?)", TABLES).fetchone()[0]
+    if have < len(TABLES):  # a new registry, or one of an older ctl: one writer creates
+        db.execute("BEGIN IMMEDIATE")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                db.execute(statement)
+        db.execute("COMMIT")
+
+
 def default_home(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     if env.get("CTL_HOME"):
@@ -85,15 +103,7 @@ class Registry:
     @contextmanager
     def _db(self, write: bool = False) -> Iterator[sqlite3.Connection]:
         try:
-            os.makedirs(self.home, mode=0o700, exist_ok=True)
-            old = os.umask(0o077)
-            try:
-                db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            finally:
-                os.umask(old)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SCHEMA)
+            db = self._open()
         except (OSError, sqlite3.Error) as exc:
             raise RegistryError(f"cannot open the job registry {self.path}: {exc}") from exc
         try:
@@ -106,6 +116,33 @@ class Registry:
             raise RegistryError(f"job registry {self.path}: {exc}") from exc
         finally:
             db.close()
+
+    def _open(self) -> sqlite3.Connection:
+        """A connection in WAL mode to a registry with every table. Many processes opening
+        a new registry at once: SQLite answers some "database is locked" at once, without
+        waiting out the busy timeout (a journal-mode change, a lock upgrade): retried, with
+        a growing jittered pause, a bounded number of times."""
+        os.makedirs(self.home, mode=0o700, exist_ok=True)
+        old = os.umask(0o077)
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        finally:
+            os.umask(old)
+        try:
+            for attempt in range(OPEN_TRIES):
+                try:
+                    _prepare(db)
+                    return db
+                except sqlite3.OperationalError as exc:
+                    if attempt == OPEN_TRIES - 1 or "locked" not in str(exc):
+                        raise
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    time.sleep(random.uniform(0.005, 0.02) * (attempt + 1))
+            raise AssertionError("unreachable")
+        except BaseException:
+            db.close()
+            raise
 
     def create_job(self, jid: str, command: list[str] | str, shell: bool, timeout: int,
                    poll: int, inventory: list[str], hosts: Iterable[tuple[HostSpec, list[str]]],

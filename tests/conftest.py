@@ -9,7 +9,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.ctl import ROOT, Ctl, argv_holding, blocks, ctl_for, jid_of  # noqa: F401
+from tests.support.ctl import ROOT, Ctl, argv_holding, blocks, jid_of  # noqa: F401
 from tests.support.sshd_lab import SshdLab
 
 LAB_HOSTS = int(os.environ.get("CTL_TEST_HOSTS", "5"))
@@ -26,7 +26,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
 
 @pytest.fixture
 def ctl(lab: SshdLab, tmp_path: Path) -> Ctl:
-    return ctl_for(lab, tmp_path / "home")
+    home = tmp_path / "home"
+    env = lab.controller_env(home)
+    env["PYTHONPATH"] = str(ROOT)
+    return Ctl(env, home, lab.inventory)
 
 
 @pytest.fixture(scope="session")

@@ -162,7 +162,8 @@ class Invocation:
             if close is not None:
                 close()
             jid = self.controller.jid
-            hint = f"; what was launched is recorded: ctl poll {jid} --all-hosts" if jid else ""
+            hint = f"; what was launched is recorded: ctl poll {jid} --all-hosts; to finish " \
+                f"the launch: ctl resume {jid}" if jid else ""
             raise Interrupted(f"interrupted{hint}") from None
 
     def finish(self, op: str, results: list[HostResult], next_hint: str | None) -> None:

@@ -60,9 +60,16 @@ def launch(command: list[str] | str, timing: Timing, hosts: Hosts, conn: Connect
     if watching:
         it.output.end("run", results)
         raise typer.Exit(open_view(it, jid, targets))
-    hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts" \
-        if interval == 0 else next_step(jid, results)
+    hint = launched_step(jid, results) if interval == 0 else next_step(jid, results)
     it.finish("run", results, hint)
+
+
+def launched_step(jid: str, results: list[HostResult]) -> str:
+    """After a detached launch: poll next; hosts that did not get the job, resume later."""
+    hint = f"ctl: job {jid} on {len(results)} host(s); next: ctl poll {jid} --all-hosts"
+    missed = sum(r.status in (Status.UNREACHABLE, Status.FAILED) for r in results)
+    return hint + (f" ({missed} host(s) without the job: ctl resume {jid} once they can "
+                   "take it)" if missed else "")
 
 
 @app.command()

@@ -23,6 +23,9 @@ if [ -z "$y" ] || [ ! -r /proc/self/stat ] || [ -e "$f" ] || [ -L "$f" ] ||
 [ -n "$q" ] || { s undecided; exit 0; }
 r=$( (
   exec </dev/null 2>/dev/null
+  # once the record is ours, the job must start even if the session dies under us (the
+  # controller killed, sshd restarted): "started" may then meet a pipe with no reader
+  trap '' PIPE
   read -r t </proc/self/stat || exit 0
   p=${t%% *}; t=${t##*') '}; i=1; b=
   while [ $i -lt 20 ]; do t=${t#* }; i=$((i + 1)); done  # field 20 after the name: start

@@ -23,3 +23,20 @@ def test_bench_runs_at_three_hosts(tmp_path: Path) -> None:
                     ("ansible", "cleanup"), ("ansible", "run-P2")}
     assert all(s["wall"] > 0 and s["cpu"] > 0 for s in samples)
     assert "| 3 | launch |" in proc.stdout
+
+
+def test_chaos_bench_runs_at_ten_hosts(tmp_path: Path) -> None:
+    """bench/chaos.py end to end on a small lab (-f 2: the kill lands mid-launch): its
+    faults are injected and its figures meet their goals."""
+    out = tmp_path / "chaos.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "chaos.py"), "--hosts", "10",
+                           "--black-holes", "1", "--forks", "2", "--job", "30", "--seed", "5",
+                           "--json", str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    assert figures["sshd_kills"] == 1 and figures["controller_killed_at"].endswith("launched")
+    assert 0 < figures["launched_before_kill"] < 10
+    assert figures["exactly_once"] == 10 and figures["duplicates"] == 0
+    assert figures["misreported"] == [] and figures["resume_exit"] == 4  # the black hole
+    assert "hosts with exactly one job: 10/10 reachable" in proc.stdout

@@ -15,26 +15,18 @@ from typing import Iterator
 
 import pytest
 
-from tests.support.ctl import Ctl, blocks, ctl_for, jid_of
-from tests.support.sshd_lab import LabHost, SshdLab
+from tests.support.ctl import Ctl, blocks, jid_of
+from tests.support.sshd_lab import LabHost, SshdLab, running_lab
 
 PRINT_2MB = "/usr/bin/python3 -c 'import sys; sys.stdout.write(\"x\" * 2000000)'"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
-    """Hosts of this module's own (users ctldN): no other test run pkills their jobs."""
-    lab = SshdLab(tmp_path_factory.mktemp("disk"), count=2, subnet="127.0.63",
-                  user_prefix="ctld").start()
-    try:
+    """Hosts of this module's own (users ctldN); the ``ctl`` fixture takes this lab."""
+    with running_lab(tmp_path_factory.mktemp("disk"), count=2, subnet="127.0.63",
+                     user_prefix="ctld") as lab:
         yield lab
-    finally:
-        lab.stop()
-
-
-@pytest.fixture
-def ctl(lab: SshdLab, tmp_path: Path) -> Ctl:
-    return ctl_for(lab, tmp_path / "home")
 
 
 @pytest.fixture
@@ -125,3 +117,16 @@ def test_a_record_that_cannot_be_written_at_all_is_explained_by_the_poll(
                                 "job's record could not be written there)"), data["msg"]
     record = json.loads((small_disk / "jobs" / jid).read_text())
     assert record["started"] == 1  # the running record, as the supervisor left it
+
+
+def test_a_first_contact_on_a_full_filesystem_says_the_wrapper_could_not_be_stored(
+        ctl: Ctl, lab: SshdLab, tmp_path: Path, small_disk: Path) -> None:
+    host = lab.hosts[0]
+    inv = on_small_disk(lab, tmp_path, small_disk, host)
+    subprocess.run(["sh", "-c", f"cat /dev/zero > {small_disk}/filler"], capture_output=True)
+    run = ctl("run", "-i", str(inv), "-B", "30", "-P", "0", "--", "true", check_code=2)
+    label, data = blocks(run.stdout)[host.name]
+    assert label == "FAILED!"
+    assert data["msg"] == (f"could not store ctl's wrapper in {small_disk}/jobs/.ctl: "
+                           "[Errno 28] No space left on device"), data["msg"]
+    assert [p.name for p in (small_disk / "jobs" / ".ctl").iterdir()] == []  # no half file

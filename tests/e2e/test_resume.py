@@ -19,25 +19,16 @@ from typing import Iterator
 import pytest
 import yaml
 
-from tests.support.ctl import Ctl, blocks, ctl_for, jid_of
-from tests.support.sshd_lab import LabHost, SshdLab
+from tests.support.ctl import Ctl, blocks, jid_of
+from tests.support.sshd_lab import LabHost, SshdLab, running_lab
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
-    """Hosts of this module's own (users ctlrN): other test runs on the machine, which
-    pkill the session lab users' sleeps, cannot touch these jobs."""
-    lab = SshdLab(tmp_path_factory.mktemp("resume"), count=5, subnet="127.0.62",
-                  user_prefix="ctlr").start()
-    try:
+    """Hosts of this module's own (users ctlrN); the ``ctl`` fixture takes this lab."""
+    with running_lab(tmp_path_factory.mktemp("resume"), count=5, subnet="127.0.62",
+                     user_prefix="ctlr") as lab:
         yield lab
-    finally:
-        lab.stop()
-
-
-@pytest.fixture
-def ctl(lab: SshdLab, tmp_path: Path) -> Ctl:
-    return ctl_for(lab, tmp_path / "home")
 
 
 @pytest.fixture

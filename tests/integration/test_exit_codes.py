@@ -229,4 +229,5 @@ def test_ctrl_c_during_a_launch_exits_99_and_names_the_jid_to_pick_it_up(
     [job] = cli.registry.jobs()
     assert {row.state for row in cli.registry.hosts(job.jid)} == {"launching"}
     assert out.err.splitlines()[-1] == \
-        f"ctl: error: interrupted; what was launched is recorded: ctl poll {job.jid} --all-hosts"
+        f"ctl: error: interrupted; what was launched is recorded: ctl poll {job.jid} " \
+        f"--all-hosts; to finish the launch: ctl resume {job.jid}"

@@ -41,7 +41,8 @@ def test_text_mode_prints_a_block_per_host_then_a_recap_and_the_closing_line_on_
     assert recap[1:] == ["down : changed=0  ok=0  running=0  failed=0  unreachable=1",
                          "l0   : changed=1  ok=0  running=0  failed=0  unreachable=0",
                          "l1   : changed=1  ok=0  running=0  failed=0  unreachable=0"]
-    assert out.err == f"ctl: job {jid} on 3 host(s); next: ctl poll {jid} --all-hosts\n"
+    assert out.err == f"ctl: job {jid} on 3 host(s); next: ctl poll {jid} --all-hosts (1 " \
+                      f"host(s) without the job: ctl resume {jid} once they can take it)\n"
     assert "\x1b[" not in out.out  # stdout is not a terminal here: no colour
 
 

@@ -38,14 +38,6 @@ class Ctl:
                                 text=True)
 
 
-def ctl_for(lab: Any, home: Path) -> Ctl:
-    """The CLI for a lab (an SshdLab): its own HOME (trusting the lab's host keys) and
-    registry, the lab's inventory."""
-    env = lab.controller_env(home)
-    env["PYTHONPATH"] = str(ROOT)
-    return Ctl(env, home, lab.inventory)
-
-
 def blocks(stdout: str) -> dict[str, tuple[str, dict[str, Any]]]:
     """Parse Ansible-style output: ``host | LABEL => {json}`` blocks, by host."""
     found: dict[str, tuple[str, dict[str, Any]]] = {}

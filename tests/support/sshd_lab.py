@@ -261,10 +261,15 @@ class SshdLab:
 
 
 @contextmanager
-def running(root: Path, **options: Any) -> Iterator[SshdLab]:
-    """A lab started for a ``with`` block (a module's own hosts), stopped after it."""
-    lab = SshdLab(root, **options).start()
+def running_lab(root: Path, **settings: Any) -> Iterator[SshdLab]:
+    """A lab of its own for a test module (``SshdLab(root, **settings)``), stopped at the
+    end. Its own subnet and user prefix keep other test runs on the machine, which pkill
+    the session lab users' processes, away from its jobs."""
+    lab = SshdLab(root, **settings).start()
     try:
         yield lab
     finally:
         lab.stop()
+
+
+running = running_lab  # the name the cluster tests use

@@ -172,3 +172,36 @@ def test_the_registry_is_private(tmp_path: Path) -> None:
     registry.create_job("j1.2", ["true"], False, 9, 0, [], [(HostSpec("a"), [])])
     assert oct((tmp_path / "reg").stat().st_mode & 0o777) == "0o700"
     assert oct((tmp_path / "reg" / "registry.db").stat().st_mode & 0o777) == "0o600"
+
+
+def _open_and_record(home: str, n: int, barrier, answers) -> None:  # type: ignore[no-untyped-def]
+    barrier.wait()  # all at the same moment
+    try:
+        registry = Registry(home)
+        registry.create_job(f"j{n}.1", ["true"], False, 10, 0, [],
+                            [(HostSpec(f"h{i}"), []) for i in range(40)])
+        for _ in range(5):  # and its later opens, while others write
+            seen = len(registry.hosts(f"j{n}.1"))
+            registry.jobs()
+        answers.put(f"{seen} hosts")
+    except Exception as exc:  # noqa: BLE001 (the answer says what went wrong)
+        answers.put(repr(exc))
+
+
+def test_a_new_registry_opened_by_many_processes_at_once_loses_nothing(tmp_path) -> None:
+    """16 ctl processes meet a registry that does not exist yet (cron at midnight): SQLite
+    refused some of them "database is locked" at once; now each gets in."""
+    import multiprocessing
+    context = multiprocessing.get_context("fork")
+    for round_ in range(6):
+        home = str(tmp_path / f"r{round_}")
+        barrier, answers = context.Barrier(16), context.Queue()
+        procs = [context.Process(target=_open_and_record, args=(home, n, barrier, answers))
+                 for n in range(16)]
+        for proc in procs:
+            proc.start()
+        got = sorted(answers.get(timeout=60) for _ in procs)
+        for proc in procs:
+            proc.join(30)
+        assert got == ["40 hosts"] * 16
+        assert len(Registry(home).jobs()) == 16

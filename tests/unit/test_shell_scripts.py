@@ -10,6 +10,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -168,3 +169,29 @@ def test_the_launchers_running_record_is_the_wrappers(tmp_path: Path) -> None:
     assert isinstance(record["ctl"]["wrapper_start"], int)
     fast, slow = ask(protocol.status(str(tmp_path), JID))
     assert fast is None and slow["lost"] is True  # its "supervisor" is gone
+
+
+def test_a_launch_whose_session_dies_after_the_record_still_starts_the_job(
+        tmp_path: Path) -> None:
+    """The session's shell killed (the controller or sshd gone) between the running record
+    and the launcher's "started": the job must still start (its record says it runs).
+    A slow ``rm`` holds the launcher in that moment; before, "started" met the dead
+    reader's pipe and SIGPIPE ended the launcher: a record saying running, no job."""
+    store_wrapper(tmp_path)
+    slow = tmp_path / "bin"
+    slow.mkdir()
+    (slow / "rm").write_text('#!/bin/sh\nsleep 0.5\nexec /bin/rm "$@"\n')
+    (slow / "rm").chmod(0o755)
+    request = launch(str(tmp_path), ["sh", "-c", "echo ran"])
+    session = subprocess.Popen(
+        ["/bin/sh", "-c", fastpath.command(SPEC, request, "t0ken")], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, env=dict(os.environ, PATH=f"{slow}:{os.environ['PATH']}"))
+    session.stdin.write(payload.encode_request(protocol.supervise(request), False))  # type: ignore[union-attr]
+    session.stdin.close()  # type: ignore[union-attr]
+    assert until(lambda: (tmp_path / JID).exists())
+    for pid in [*wrapper.descendants(session.pid), session.pid]:  # as sshd's end kills them
+        os.kill(pid, signal.SIGKILL)
+    session.wait()
+    paths = wrapper.job_paths(str(tmp_path), JID)
+    done = until(lambda: (r := wrapper.op_status({"jid": JID}, paths))["finished"] and r)
+    assert done and done.get("lost") is None and done["stdout"] == "ran", done

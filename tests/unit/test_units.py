@@ -93,6 +93,36 @@ def test_bootstrap_refuses_a_wrapper_whose_hash_does_not_match(tmp_path) -> None
     assert oct(stored.stat().st_mode & 0o777) == "0o600"
 
 
+def test_concurrent_pushes_of_the_wrapper_all_succeed(tmp_path) -> None:
+    """Several ctl runs meeting a fresh host at once each push the wrapper: a push removes
+    older versions, never another push's temp file of this version (it did, and the
+    other push failed with FileNotFoundError), and an older version's files do go."""
+    store = tmp_path / ".ctl"
+    store.mkdir()
+    (store / "wrapper-0ld.py").write_text("old")
+    (store / "wrapper-0ld.cpython-311.code").write_text("old")
+    in_flight = store / f"wrapper-{payload.wrapper_sha256()}.py.99999.tmp"  # another push's
+    in_flight.write_text("half")
+    request = payload.encode_request({"op": "status", "jid": "j1.1", "async_dir": str(tmp_path)},
+                                     with_wrapper=True)
+    cmd = payload.remote_command("python3")
+    procs = [subprocess.Popen(["/bin/sh", "-c", cmd], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(12)]
+    for proc in procs:
+        proc.stdin.write(request)  # type: ignore[union-attr]
+        proc.stdin.close()  # type: ignore[union-attr]
+    for proc in procs:
+        out, err = proc.stdout.read(), proc.stderr.read()  # type: ignore[union-attr]
+        proc.wait()
+        reply = payload.decode_reply(proc.returncode, out, err, "python3")
+        assert reply.result is not None and reply.result["msg"] == "could not find job", \
+            reply.problem
+    names = {p.name for p in store.iterdir()} - {in_flight.name}
+    assert f"wrapper-{payload.wrapper_sha256()}.py" in names
+    assert not any("0ld" in n or n.endswith(".tmp") for n in names), names
+    assert in_flight.read_text() == "half"  # left to the push that is writing it
+
+
 @pytest.mark.parametrize("names, folded", [
     (["web01", "web02", "web03", "web07", "db2"], "db2, web[01-03,07]"),
     (["h1", "h2", "h3", "h10"], "h[1-3,10]"),
