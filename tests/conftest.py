@@ -13,6 +13,30 @@ from tests.support.ctl import ROOT, Ctl, argv_holding, blocks, jid_of  # noqa: F
 from tests.support.sshd_lab import SshdLab
 
 LAB_HOSTS = int(os.environ.get("CTL_TEST_HOSTS", "5"))
+FAST_TIER = ("tests/unit", "tests/integration")
+
+
+def fast_tier_only(config: pytest.Config) -> bool:
+    """Were only fast-tier tests asked for (paths under tests/unit or tests/integration)?"""
+    args = [a.split("::")[0] for a in config.args]
+    root = Path(str(config.rootpath))
+    return bool(args) and all(
+        any(Path(a).resolve().is_relative_to(root / tier) for tier in FAST_TIER) for a in args)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """The fast tier runs on two processes when pytest-xdist is there and no ``-n`` was
+    given: half its time is spent waiting (poll intervals, a local Dask cluster's start),
+    which a second process fills. ``-n 0`` runs it in one. The e2e tier stays in one
+    process: its labs of sshd hosts use machine-wide test users and fixed subnets."""
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return
+    option = config.option
+    if option.numprocesses is None and option.dist == "no" and not option.tx \
+            and fast_tier_only(config):
+        option.numprocesses = option.maxprocesses = 2
+        option.dist, option.tx = "load", ["popen"] * 2
 
 
 @pytest.fixture(scope="session")

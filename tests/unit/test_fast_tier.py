@@ -1,0 +1,25 @@
+"""The fast tier's own switch: two processes only when every path asked for is in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+from tests.conftest import fast_tier_only
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def config(*args: str) -> SimpleNamespace:
+    return SimpleNamespace(args=list(args), rootpath=ROOT)
+
+
+def test_unit_and_integration_paths_are_the_fast_tier() -> None:
+    assert fast_tier_only(config(str(ROOT / "tests/unit"), str(ROOT / "tests/integration")))
+    assert fast_tier_only(config(str(ROOT / "tests/unit/test_vault.py") + "::test_fixture_headers"))
+
+
+def test_any_e2e_path_or_the_whole_suite_runs_in_one_process() -> None:
+    assert not fast_tier_only(config(str(ROOT / "tests")))
+    assert not fast_tier_only(config(str(ROOT / "tests/unit"), str(ROOT / "tests/e2e")))
+    assert not fast_tier_only(config())
