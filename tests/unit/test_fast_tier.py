@@ -1,4 +1,5 @@
-"""The fast tier's own switch: two processes only when every path asked for is in it."""
+"""Start-up and the fast tier: the fast tier runs on two processes only when every path
+asked for is in it; a command line imports only its command's module."""
 
 from __future__ import annotations
 
@@ -23,3 +24,12 @@ def test_any_e2e_path_or_the_whole_suite_runs_in_one_process() -> None:
     assert not fast_tier_only(config(str(ROOT / "tests")))
     assert not fast_tier_only(config(str(ROOT / "tests/unit"), str(ROOT / "tests/e2e")))
     assert not fast_tier_only(config())
+
+
+def test_every_command_is_found_in_the_module_the_start_up_table_names() -> None:
+    from controller.cli.funnel import COMMAND_MODULES, app, command_name, load_commands
+
+    load_commands()
+    declared = {command_name(info): info.callback.__module__.rpartition(".")[2]
+                for info in app.registered_commands if info.callback}
+    assert declared == COMMAND_MODULES
