@@ -125,11 +125,15 @@ class HostMeter:
         return last
 
     def close(self) -> None:
-        if self.path is not None:
-            try:
-                self.path.rmdir()  # refused while the lab's processes are in it: harmless
-            except OSError:
-                pass
+        """Remove the cgroup, its last processes (a job still running) moved out first."""
+        if self.path is None:
+            return
+        try:
+            for pid in (self.path / "cgroup.procs").read_text().split():
+                (self.path.parent / "cgroup.procs").write_text(pid + "\n")
+            self.path.rmdir()
+        except OSError:
+            pass
 
 
 def run_measured(argv: list[str], env: dict[str, str], meter: HostMeter | None = None
