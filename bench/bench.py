@@ -128,12 +128,14 @@ class HostMeter:
         """Remove the cgroup, its last processes (a job still running) moved out first."""
         if self.path is None:
             return
-        try:
-            for pid in (self.path / "cgroup.procs").read_text().split():
-                (self.path.parent / "cgroup.procs").write_text(pid + "\n")
-            self.path.rmdir()
-        except OSError:
-            pass
+        for _ in range(50):  # exiting processes leave it a moment later
+            try:
+                for pid in (self.path / "cgroup.procs").read_text().split():
+                    (self.path.parent / "cgroup.procs").write_text(pid + "\n")
+                self.path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
 
 
 def run_measured(argv: list[str], env: dict[str, str], meter: HostMeter | None = None
