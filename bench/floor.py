@@ -1,6 +1,9 @@
 """The SSH floor: connect + authenticate + one exec of ``true`` on every host of an
 inventory, ``forks`` at a time, in one process, with the key and known_hosts loaded once and
-handed to asyncssh as objects (``config=None``). Prints the in-process seconds as JSON."""
+handed to asyncssh as objects (``config=None``). Prints the in-process seconds as JSON.
+
+The inventory is read with libyaml's loader when PyYAML has it, as ctl reads it: the pure
+Python loader cost the floor 0.15 s of CPU at 1,000 hosts, which was not SSH's."""
 
 from __future__ import annotations
 
@@ -15,7 +18,9 @@ import yaml
 
 
 async def floor(inventory: str, forks: int) -> dict[str, float]:
-    hosts = yaml.safe_load(open(inventory))["all"]["hosts"]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    with open(inventory) as f:
+        hosts = yaml.load(f, Loader=loader)["all"]["hosts"]
     first = next(iter(hosts.values()))
     key = asyncssh.read_private_key(first["ansible_ssh_private_key_file"])
     known = asyncssh.read_known_hosts(os.path.expanduser("~/.ssh/known_hosts"))

@@ -4,12 +4,13 @@ hosts of a job read back from the registry."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from .defaults import DEFAULTS, UNSET
 
 DEFAULT_ASYNC_DIR = DEFAULTS["async_dir"]
+SECRET = ("password", "become_password")  # never in the registry
 
 
 @dataclass(frozen=True)
@@ -37,9 +38,9 @@ class HostSpec:
     become_password: str | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        del data["password"], data["become_password"]
-        return data
+        """What the registry keeps (every field is a plain value: asdict's deep copy cost
+        0.2 ms a host at launch)."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in SECRET}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HostSpec:

@@ -28,6 +28,7 @@ SHOW_AFTER = 1.0
 
 
 def wanted(as_json: bool) -> bool:
+    """(cli/app.py's make_output asks the same before it imports this module)"""
     return not as_json and sys.stderr.isatty()
 
 

@@ -105,7 +105,6 @@ def setup_logging(verbose: int) -> None:
 
 
 def make_output(show: Show | None, quiet_launch: bool = False) -> Output:
-    from ..progress import ProgressOutput, wanted
     from ..render import GroupedOutput, JsonOutput, OneLineOutput, TextOutput, TreeOutput
 
     show = show or Show(False, False, None, False)
@@ -116,7 +115,10 @@ def make_output(show: Show | None, quiet_launch: bool = False) -> Output:
     output.quiet_launch = quiet_launch
     if show.tree:
         output = TreeOutput(show.tree, output)
-    return ProgressOutput(output) if wanted(show.as_json) else output
+    if show.as_json or not sys.stderr.isatty():  # progress.wanted, before rich's 40 ms import
+        return output
+    from ..progress import ProgressOutput
+    return ProgressOutput(output)
 
 
 @dataclass

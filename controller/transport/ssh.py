@@ -32,6 +32,7 @@ def load_key(path: str) -> asyncssh.SSHKey:
 
 
 KNOWN_HOSTS_FILES = ("~/.ssh/known_hosts", "/etc/ssh/ssh_known_hosts")
+DEFAULT_FILES = ("<the default known_hosts files>",)  # _KNOWN's key for them
 _KNOWN: dict[tuple[str, ...], Any] = {}
 
 
@@ -72,13 +73,13 @@ def preloaded_known_hosts() -> Any:
     known_hosts files, so that setting keeps working."""
     if "knownhostsfile" in ssh_config_text().lower():
         return None
-    files = tuple(p for p in map(os.path.expanduser, KNOWN_HOSTS_FILES) if os.path.isfile(p))
-    if files not in _KNOWN:
+    if DEFAULT_FILES not in _KNOWN:  # which files exist, looked at once too (accept-new clears)
+        files = tuple(p for p in map(os.path.expanduser, KNOWN_HOSTS_FILES) if os.path.isfile(p))
         try:
-            _KNOWN[files] = asyncssh.read_known_hosts(list(files)) if files else ()
+            _KNOWN[DEFAULT_FILES] = asyncssh.read_known_hosts(list(files)) if files else ()
         except (OSError, ValueError) as exc:
             raise HostUnreachable(f"cannot read known_hosts {', '.join(files)}: {exc}") from exc
-    return _KNOWN[files]
+    return _KNOWN[DEFAULT_FILES]
 
 
 def known_hosts_from(path: str) -> Any:

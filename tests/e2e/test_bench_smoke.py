@@ -20,9 +20,12 @@ def test_bench_runs_at_three_hosts(tmp_path: Path) -> None:
     seen = {(s["tool"], s["scenario"]) for s in samples if s["ok"]}
     assert seen == {("floor", "floor"), ("ctl", "launch"), ("ctl", "poll"), ("ctl", "cleanup"),
                     ("ctl", "run-P2"), ("ansible", "launch"), ("ansible", "poll"),
-                    ("ansible", "cleanup"), ("ansible", "run-P2")}
+                    ("ansible", "cleanup"), ("ansible", "run-P2"), ("ctl", "--version"),
+                    ("ctl", "jobs"), ("python", "import typer")} | (
+        {("ctl", "warm-poll")} if "warm-poll: skipped" not in proc.stdout else set())
     assert all(s["wall"] > 0 and s["cpu"] > 0 for s in samples)
-    assert "| 3 | launch |" in proc.stdout
+    assert all(s["host_cpu"] is not None for s in samples if s["hosts"])  # hosts' CPU
+    assert "| 3 | launch |" in proc.stdout and "goals (issue 16):" in proc.stdout
 
 
 def test_chaos_bench_runs_at_ten_hosts(tmp_path: Path) -> None:
