@@ -23,7 +23,7 @@ except ImportError:  # pragma: no cover  (older typer is built on click)
     from click.exceptions import UsageError  # type: ignore[assignment]
 
 from ..errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, CtlError
-from . import adhoc, commands, views, watch  # noqa: F401  (registers the commands)
+from . import adhoc, commands, keeper, views, watch  # noqa: F401  (registers the commands)
 from .app import app, warn
 
 __all__ = ["app", "main"]

@@ -1,0 +1,255 @@
+"""The client side of the keeper: ``KeeperTransport`` (the Transport contract, each command
+sent to the keeper) and ``KeeperClient``, which finds the keeper of ``$CTL_HOME`` once per
+command: uses it, starts it, or replaces one from another ctl version or a dead one.
+
+Whatever goes wrong on the way (no keeper can start, one does not answer within
+``HELLO_TIMEOUT``, it runs with another HOME or SSH agent) the command connects directly, as
+with ``--persist 0``, and says why at ``-v``. ``tty`` (su's prompt) always connects directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict
+from typing import Any, AsyncIterator
+
+from ..errors import HostFailed, HostUnreachable
+from ..hosts import HostSpec
+from ..transport import ConnectOptions, Connector, ExecResult, Transport, open_transport
+from ..transport.base import Tty
+from . import wire
+
+log = logging.getLogger("ctl")
+HELLO_TIMEOUT = 1.0  # a keeper that does not answer in this long is wedged: connect directly
+START_TIMEOUT = 5.0  # starting one: Python's start-up on a loaded machine
+ERRORS = {"HostUnreachable": HostUnreachable, "HostFailed": HostFailed}
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+class Unusable(Exception):
+    """Why this command connects directly."""
+
+
+class KeeperClient:
+    def __init__(self, home: str, persist: float) -> None:
+        self.home = home
+        self.persist = persist
+        self.path = wire.socket_path(home)
+        self._found: asyncio.Future[bool] | None = None
+
+    async def ready(self) -> bool:
+        """Is the keeper usable? Found (or started) once; every host's task waits on it."""
+        if self._found is None:
+            self._found = asyncio.ensure_future(self._find())
+        return await asyncio.shield(self._found)
+
+    async def _find(self) -> bool:
+        try:
+            if len(self.path.encode()) > 100:
+                raise Unusable(f"{self.path} is too long for a Unix socket")
+            os.makedirs(self.home, mode=0o700, exist_ok=True)
+            async with file_lock(os.path.join(self.home, wire.LOCK_NAME)):
+                await self._find_or_start()
+            return True
+        except (Unusable, OSError) as exc:
+            log.info("warm connections off: %s; connecting directly", exc)
+            return False
+
+    async def _find_or_start(self) -> None:
+        found = await hello(self.path, self.persist)
+        if found is not None and found[0].get("version") == wire.version():
+            return same_env(found[0])
+        if found is not None:
+            log.info("replacing the ctl keeper (pid %d): it runs %s, this ctl is %s",
+                     found[1], found[0].get("version"), wire.version())
+            with contextlib.suppress(OSError):
+                os.kill(found[1], signal.SIGTERM)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)  # a stale one (nothing listens), or the one just stopped
+        await start(self.home, self.persist)
+        found = await hello(self.path, self.persist)
+        if found is None or found[0].get("version") != wire.version():
+            raise Unusable("the keeper it started does not answer")
+        log.info("started a ctl keeper (pid %d), idle exit after %gs", found[1], self.persist)
+
+
+async def hello(path: str, persist: float) -> tuple[dict[str, Any], int] | None:
+    """The keeper's hello and pid; None when nothing listens (no socket, or a stale one).
+    A keeper that speaks another protocol says version ``unknown``."""
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_unix_connection(path),
+                                                HELLO_TIMEOUT)
+    except (FileNotFoundError, ConnectionRefusedError):
+        return None
+    except (OSError, asyncio.TimeoutError) as exc:
+        raise Unusable(f"cannot reach the keeper at {path}: {exc or 'timed out'}") from exc
+    try:
+        pid, uid = wire.peer(writer.get_extra_info("socket"))
+        if uid != os.getuid():
+            raise Unusable(f"{path} is held by uid {uid}, not this user")
+        try:
+            reply = await asyncio.wait_for(exchange((reader, writer), {
+                "op": "hello", "persist": persist}), HELLO_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise Unusable(f"the keeper (pid {pid}) did not answer within {HELLO_TIMEOUT:g}s; "
+                           "it may be wedged (ctl keeper stop)") from None
+        except (EOFError, OSError, wire.WireError):
+            return {"version": "unknown"}, pid
+        return reply[0], pid
+    finally:
+        writer.close()
+
+
+async def exchange(stream: Stream, head: dict[str, Any], *parts: bytes
+                   ) -> tuple[dict[str, Any], list[bytes]]:
+    await wire.send(stream[1], head, *parts)
+    return await wire.receive(stream[0])
+
+
+def same_env(found: dict[str, Any]) -> None:
+    if found.get("env") != wire.env_tag():
+        raise Unusable("the keeper runs with another HOME or SSH agent than this command")
+
+
+async def start(home: str, persist: float) -> None:
+    """Start a keeper; back once it listens. Its argv holds a directory and a number."""
+    package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+        __file__))))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "controller.keeper", "--home", home, "--idle", f"{persist:g}",
+        stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL, start_new_session=True, cwd="/", env=env)
+    try:
+        code = await asyncio.wait_for(proc.wait(), START_TIMEOUT)
+    except asyncio.TimeoutError:
+        proc.kill()
+        raise Unusable(f"the keeper did not start within {START_TIMEOUT:g}s") from None
+    if code != 0:
+        raise Unusable(f"the keeper did not start (see {os.path.join(home, wire.LOG_NAME)})")
+
+
+@contextlib.asynccontextmanager
+async def file_lock(path: str) -> AsyncIterator[None]:
+    """One command at a time finds or starts the keeper (others wait, a bounded time)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT + HELLO_TIMEOUT * 2
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise Unusable("another ctl has been starting the keeper too long") from None
+                await asyncio.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
+
+
+def direct(spec: HostSpec, options: ConnectOptions) -> Transport:
+    from ..transport.ssh import SshTransport
+
+    return SshTransport(spec, options)
+
+
+class KeeperTransport:
+    """The Transport contract, each command run by the keeper on its pooled connection."""
+
+    def __init__(self, spec: HostSpec, options: ConnectOptions, client: KeeperClient) -> None:
+        self.spec = spec
+        self.options = options
+        self.client = client
+        self._stream: Stream | None = None
+        self._direct: Transport | None = None
+
+    async def __aenter__(self) -> KeeperTransport:
+        if await self.client.ready():
+            try:
+                self._stream = await asyncio.wait_for(
+                    asyncio.open_unix_connection(self.client.path), HELLO_TIMEOUT)
+                if wire.same_user(self._stream[1].get_extra_info("socket")):
+                    return self
+                raise Unusable("the socket is not this user's")
+            except (OSError, asyncio.TimeoutError, Unusable) as exc:
+                log.info("cannot reach the keeper (%s); connecting directly", exc)
+                await self.__aexit__(None, None, None)
+        self._direct = direct(self.spec, self.options)
+        await self._direct.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._stream is not None:
+            self._stream[1].close()
+            self._stream = None
+        if self._direct is not None:
+            await self._direct.__aexit__(None, None, None)
+            self._direct = None
+
+    async def run(self, command: str, stdin: bytes) -> ExecResult:
+        if self._direct is not None or self._stream is None:
+            return await self._direct_run(command, stdin)
+        try:
+            reply, parts = await exchange(self._stream, {
+                "op": "run", "spec": self.spec.to_dict(), "password": self.spec.password,
+                "options": asdict(self.options), "command": command}, stdin)
+        except (OSError, EOFError, wire.WireError) as exc:
+            raise HostUnreachable(f"{self.spec.address}: the ctl keeper went away during the "
+                                  f"command ({exc or type(exc).__name__})") from exc
+        if "error" in reply:
+            raise ERRORS.get(str(reply["error"]), HostFailed)(str(reply.get("message")))
+        return ExecResult(int(reply["exit_status"]), parts[0], parts[1])
+
+    async def _direct_run(self, command: str, stdin: bytes) -> ExecResult:
+        if self._direct is None:
+            raise HostUnreachable(f"{self.spec.name}: not connected")
+        return await self._direct.run(command, stdin)
+
+    @contextlib.asynccontextmanager
+    async def tty(self, command: str) -> AsyncIterator[Tty]:
+        """A pseudo-terminal needs a channel of its own: a direct connection."""
+        async with direct(self.spec, self.options) as transport:
+            async with transport.tty(command) as tty:
+                yield tty
+
+
+def keeper_connector(home: str, persist: float) -> Connector:
+    """``open_transport``'s shape: SSH hosts through the keeper, ``local`` as ever."""
+    client = KeeperClient(home, persist)
+
+    def connect(spec: HostSpec, options: ConnectOptions) -> Transport:
+        if spec.connection == "local":
+            return open_transport(spec, options)
+        return KeeperTransport(spec, options, client)
+    return connect
+
+
+async def ask(home: str, op: str) -> dict[str, Any] | None:
+    """One request to the keeper of ``home`` (``stats``, ``stop``); None when none runs.
+    Never starts one."""
+    path = wire.socket_path(home)
+    try:
+        stream = await asyncio.wait_for(asyncio.open_unix_connection(path), HELLO_TIMEOUT)
+    except (FileNotFoundError, ConnectionRefusedError):
+        return None
+    try:
+        pid, uid = wire.peer(stream[1].get_extra_info("socket"))
+        if uid != os.getuid():
+            raise Unusable(f"{path} is held by uid {uid}, not this user")
+        try:
+            reply, _ = await asyncio.wait_for(exchange(stream, {"op": op}), HELLO_TIMEOUT)
+        except asyncio.TimeoutError:
+            raise Unusable(f"the keeper (pid {pid}) did not answer within "
+                           f"{HELLO_TIMEOUT:g}s") from None
+        return {**reply, "pid": pid}
+    finally:
+        stream[1].close()
