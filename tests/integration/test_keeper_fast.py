@@ -1,0 +1,189 @@
+"""The connection keeper without sshd: its messages, its socket (mode, uid check, stale
+files), its idle exit, and which commands use it (``--persist``, ``CTL_PERSIST``, local
+hosts). The keeper against real sshd: tests/e2e/test_keeper_e2e.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import stat
+import struct
+import tempfile
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+
+from controller.cli.app import connector
+from controller.cli.options import persist_layer
+from controller.errors import OptionError
+from controller.hosts import HostSpec
+from controller.keeper import wire
+from controller.keeper.client import KeeperClient, hello, keeper_connector
+from controller.keeper.server import Keeper, bind
+from controller.settings import Settings, Sourced
+from controller.transport import ConnectOptions, open_transport
+from controller.transport.local import LocalTransport
+
+
+def short_home() -> Path:
+    """A Unix socket's path has at most 107 bytes: pytest's tmp_path may be longer."""
+    return Path(tempfile.mkdtemp(prefix="kf", dir="/tmp"))
+
+
+def streams() -> tuple[socket.socket, socket.socket]:
+    return socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+
+
+async def test_a_message_and_its_parts_cross_the_wire_whole() -> None:
+    left, right = streams()
+    _, writer = await asyncio.open_unix_connection(sock=left)
+    reader, _ = await asyncio.open_unix_connection(sock=right)
+    await wire.send(writer, {"op": "run", "command": "true"}, b"in\x00put", b"", b"x" * 70000)
+    head, parts = await wire.receive(reader)
+    assert head["op"] == "run" and head["command"] == "true"
+    assert parts == [b"in\x00put", b"", b"x" * 70000]
+    writer.close()
+
+
+@pytest.mark.parametrize("raw", [
+    struct.pack(">II", wire.MAX_HEAD + 1, 0),
+    struct.pack(">II", 2, 5) + b"{}" + b"12345",  # no sizes, yet a body
+    struct.pack(">II", 3, 0) + b"{x}",
+])
+async def test_a_message_that_is_not_a_keepers_is_refused(raw: bytes) -> None:
+    reader = asyncio.StreamReader()
+    reader.feed_data(raw)
+    reader.feed_eof()
+    with pytest.raises(wire.WireError):
+        await wire.receive(reader)
+
+
+def test_the_socket_is_bound_with_mode_0600_and_a_stale_one_is_replaced() -> None:
+    home = short_home()
+    path = str(home / wire.SOCKET_NAME)
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)  # bound, never listening: what a killed keeper leaves
+    stale.close()
+    sock = bind(path)
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+        with pytest.raises(FileExistsError):
+            bind(path)  # a live keeper's socket is left alone
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+async def keeper() -> AsyncIterator[Keeper]:
+    home = short_home()
+    path = wire.socket_path(str(home))
+    served = Keeper(path, idle=300, max_sessions=10)
+    task = asyncio.ensure_future(served.serve(bind(path)))
+    yield served
+    served.done.set()
+    await asyncio.wait_for(task, 10)
+
+
+async def test_the_keeper_says_its_version_and_takes_the_newest_persist(keeper: Keeper
+                                                                        ) -> None:
+    found = await hello(keeper.path, 7)
+    assert found is not None
+    reply, pid = found
+    assert reply["version"] == wire.version() and pid == os.getpid()
+    assert reply["env"] == wire.env_tag()
+    assert keeper.idle == 7
+
+
+NOBODY = 65534
+PROBE = """
+import socket, struct, sys
+sock = socket.socket(socket.AF_UNIX)
+sock.connect(sys.argv[1])
+data = b'{"op": "hello", "sizes": []}'
+sock.sendall(struct.pack(">II", len(data), 0) + data)
+try:
+    got = sock.recv(8)
+except ConnectionResetError:  # closed with our hello unread
+    got = b""
+print("REPLY" if got else "EOF")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run a probe as another user")
+async def test_the_keeper_answers_no_other_user(keeper: Keeper) -> None:
+    """The socket's mode already keeps others out; widened here, the uid check still does."""
+    os.chmod(os.path.dirname(keeper.path), 0o711)
+    os.chmod(keeper.path, 0o666)
+    for user, expected in ((NOBODY, "EOF"), (os.getuid(), "REPLY")):
+        proc = await asyncio.create_subprocess_exec(
+            "/usr/bin/python3", "-c", PROBE, keeper.path, user=user, cwd="/",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+        assert out.decode().strip() == expected, err
+
+
+async def test_the_keeper_exits_once_idle_and_removes_its_socket() -> None:
+    home = short_home()
+    path = wire.socket_path(str(home))
+    served = Keeper(path, idle=0.2, max_sessions=10)
+    await asyncio.wait_for(served.serve(bind(path)), 30)  # returns by itself
+    assert not os.path.exists(path)
+
+
+async def test_a_stats_request_says_what_the_keeper_holds(keeper: Keeper) -> None:
+    reader, writer = await asyncio.open_unix_connection(keeper.path)
+    await wire.send(writer, {"op": "stats"})
+    reply, _ = await wire.receive(reader)
+    assert reply["pid"] == os.getpid()
+    assert (reply["open"], reply["connects"], reply["runs"]) == (0, 0, 0)
+    assert reply["clients"] == 1
+    writer.close()
+
+
+async def test_a_socket_path_too_long_means_direct_connections(
+        caplog: pytest.LogCaptureFixture) -> None:
+    client = KeeperClient("/tmp/" + "x" * 120, 60)
+    caplog.set_level("INFO", logger="ctl")
+    assert await client.ready() is False
+    assert "too long for a Unix socket" in caplog.text and "connecting directly" in caplog.text
+
+
+def test_persist_comes_from_the_option_else_ctl_persist(monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    monkeypatch.setenv("CTL_PERSIST", "5")
+    assert persist_layer(None) == {"persist": (5.0, "CTL_PERSIST")}
+    assert persist_layer(0) == {"persist": (0, "--persist")}
+    monkeypatch.setenv("CTL_PERSIST", "")
+    assert persist_layer(None) == {}
+    monkeypatch.setenv("CTL_PERSIST", "soon")
+    with pytest.raises(OptionError, match="CTL_PERSIST"):
+        persist_layer(None)
+
+
+def test_persist_0_connects_directly_and_local_hosts_never_use_the_keeper() -> None:
+    def settings(value: float) -> Settings:
+        return Settings({"persist": Sourced(value, "--persist")})
+
+    assert connector(settings(0), None) is open_transport
+    assert connector(settings(60), object()) is open_transport  # type: ignore[arg-type]
+    warm = connector(settings(60), None)
+    assert warm is not open_transport
+    local = warm(HostSpec("l", connection="local"), ConnectOptions())
+    assert isinstance(local, LocalTransport)
+    assert type(warm(HostSpec("s", address="a"), ConnectOptions())).__name__ == \
+        "KeeperTransport"
+
+
+def test_the_keeper_connector_reaches_ssh_hosts_through_the_keeper() -> None:
+    connect = keeper_connector("/tmp/nowhere", 60)
+    assert type(connect(HostSpec("s", address="a"), ConnectOptions())).__name__ == \
+        "KeeperTransport"
+
+
+def test_the_default_persist_is_60_seconds() -> None:
+    assert Settings()["persist"] == 60
+    assert json.loads(json.dumps(Settings().rows(changed_only=False)))  # ctl config lists it
