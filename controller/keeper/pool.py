@@ -1,7 +1,9 @@
 """The keeper's SSH connections: one per connection identity (address, port, user, key,
 jump, host-key settings, password), never shared between two identities; at most
 ``max_sessions`` commands at once on each (sshd's MaxSessions, 10 by default), the rest
-queue; a connection found dropped is reopened before a command is sent, never after.
+queue, and a host that refuses a session lowers its connection's limit. A command is
+retried only when its session could not be opened (so it was never sent): on a
+connection that had dropped (reopened once) or that refused one more session.
 """
 
 from __future__ import annotations
@@ -33,11 +35,38 @@ def identity(spec: HostSpec, options: ConnectOptions) -> Identity:
             spec.connect_timeout, spec.password, astuple(options))
 
 
+RETRIES_AT_ONE = 3  # a refusal with one session open: the slot sshd frees a moment later
+REFUSED_WAIT = 30.0  # seconds a refused command waits for another session to end
+
+
 @dataclass
 class Entry:
-    sessions: asyncio.Semaphore
+    """One connection identity: its connection, and how many sessions it may open."""
+
+    limit: int
+    sessions: asyncio.Semaphore = field(init=False)
     opening: asyncio.Lock = field(default_factory=asyncio.Lock)
     transport: SshTransport | None = None
+
+    def __post_init__(self) -> None:
+        self.sessions = asyncio.Semaphore(self.limit)
+
+    async def refused(self, spec: HostSpec) -> bool:
+        """The live connection refused a session (the host's MaxSessions is lower than
+        ours), so nothing was sent: take one session off this connection's limit, for
+        good, once one of the others ends (at one, wait a moment for sshd to free it).
+        False when none ends in time: the host refuses sessions whatever their number."""
+        if self.limit <= 1:
+            await asyncio.sleep(0.05)
+            return True
+        try:
+            await asyncio.wait_for(self.sessions.acquire(), REFUSED_WAIT)
+        except asyncio.TimeoutError:
+            return False
+        self.limit -= 1  # the permit is held for ever
+        log.info("%s refused a session: at most %d at once on its connection",
+                 spec.address, self.limit)
+        return True
 
 
 class Pool:
@@ -54,19 +83,27 @@ class Pool:
 
     async def run(self, spec: HostSpec, options: ConnectOptions, command: str,
                   stdin: bytes) -> ExecResult:
-        entry = self.entries.setdefault(identity(spec, options),
-                                        Entry(asyncio.Semaphore(self.max_sessions)))
+        entry = self.entries.setdefault(identity(spec, options), Entry(self.max_sessions))
         async with entry.sessions:
             self.runs += 1
-            for attempt in (0, 1):
+            reopened = False
+            for _ in range(self.max_sessions + RETRIES_AT_ONE):
                 transport = await self._transport(entry, spec, options)
                 try:
                     return await transport.run(command, stdin)
                 except HostUnreachable as exc:
-                    if attempt or not unsent(exc, transport):
+                    if not isinstance(exc.__cause__, asyncssh.ChannelOpenError):
+                        raise  # the command may have been sent: never run it twice
+                    if not transport.closed():
+                        if not await entry.refused(spec):
+                            raise
+                    elif reopened:
                         raise
-                    log.info("%s: the connection had dropped; reopening it", spec.address)
-        raise AssertionError("unreachable")
+                    else:
+                        log.info("%s: the connection had dropped; reopening it", spec.address)
+                        reopened = True
+                    refusal = exc
+        raise refusal
 
     async def _transport(self, entry: Entry, spec: HostSpec, options: ConnectOptions
                          ) -> SshTransport:
@@ -105,12 +142,6 @@ class Pool:
                 with contextlib.suppress(Exception):
                     await entry.transport.__aexit__(None, None, None)
                 entry.transport = None
-
-
-def unsent(exc: HostUnreachable, transport: SshTransport) -> bool:
-    """The command was never sent: its session could not be opened because the connection
-    had closed (not a MaxSessions refusal on a live one). Only then is it safe to retry."""
-    return isinstance(exc.__cause__, asyncssh.ChannelOpenError) and transport.closed()
 
 
 def _stamp(path: str) -> tuple[int, int]:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import yaml
 
 from controller.keeper import wire
 from tests.support.ctl import ROOT, Ctl, blocks, jid_of
@@ -234,3 +235,28 @@ def test_keeper_stop_ends_it_now(warm: Ctl) -> None:
     assert wait_gone(found["pid"], 1)  # stop waited for it
     assert not socket_of(warm).exists()
     assert status(warm) is None
+
+
+def test_a_hosts_lower_maxsessions_is_respected(warm: Ctl, tmp_path: Path) -> None:
+    """Six inventory names of one host share one kept connection; its sshd allows two
+    sessions at once (MaxSessions 2), ctl's default is sshd's 10: the refused ones were
+    never sent, so they wait for a session to end and run; every name gets its job."""
+    with running_lab(tmp_path / "narrow", count=1, subnet="127.0.77", user_prefix="ctlm",
+                     extra_config="MaxSessions 2") as narrow:
+        host = narrow.hosts[0]
+        names = {f"alias{i}": dict(host.inventory_vars(narrow.key),
+                                   ansible_async_dir=f"{host.real_async_dir}/{i}")
+                 for i in range(6)}
+        inventory = tmp_path / "aliases.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": names}}))
+        known = warm.home / ".ssh" / "known_hosts"
+        known.write_text(known.read_text() + narrow.known_hosts.read_text())
+        run = warm("run", "-i", str(inventory), "-B", "60", "-P", "0", "--", "true",
+                   check_code=0)
+        out = blocks(run.stdout)
+        assert sorted(out) == sorted(names)
+        assert all(label == "CHANGED" for label, _ in out.values()), run.stdout
+        found = status(warm)
+        assert found is not None and found["connects"] == 1
+        log = (state_of(warm.env) / wire.LOG_NAME).read_text()
+        assert "refused a session: at most" in log  # it was tried, and it adapted

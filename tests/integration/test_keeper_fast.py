@@ -11,20 +11,23 @@ import socket
 import stat
 import struct
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import AsyncIterator
 
+import asyncssh
 import pytest
 
 from controller.cli.app import connector
 from controller.cli.options import persist_layer
-from controller.errors import OptionError
+from controller.errors import HostUnreachable, OptionError
 from controller.hosts import HostSpec
-from controller.keeper import wire
+from controller.keeper import pool, wire
 from controller.keeper.client import KeeperClient, hello, keeper_connector
 from controller.keeper.server import Keeper, bind
 from controller.settings import Settings, Sourced
 from controller.transport import ConnectOptions, open_transport
+from controller.transport.base import ExecResult
 from controller.transport.local import LocalTransport
 
 
@@ -104,10 +107,10 @@ import socket, struct, sys
 sock = socket.socket(socket.AF_UNIX)
 sock.connect(sys.argv[1])
 data = b'{"op": "hello", "sizes": []}'
-sock.sendall(struct.pack(">II", len(data), 0) + data)
 try:
+    sock.sendall(struct.pack(">II", len(data), 0) + data)
     got = sock.recv(8)
-except ConnectionResetError:  # closed with our hello unread
+except OSError:  # closed before our hello, or with it unread
     got = b""
 print("REPLY" if got else "EOF")
 """
@@ -187,3 +190,72 @@ def test_the_keeper_connector_reaches_ssh_hosts_through_the_keeper() -> None:
 def test_the_default_persist_is_60_seconds() -> None:
     assert Settings()["persist"] == 60
     assert json.loads(json.dumps(Settings().rows(changed_only=False)))  # ctl config lists it
+
+
+class FlakySsh:
+    """An SshTransport stand-in (fault injection): ``script`` says what each run does."""
+
+    opened: list[FlakySsh] = []
+    script: list[str] = []
+    sent: list[str] = []
+
+    def __init__(self, spec: HostSpec, options: ConnectOptions) -> None:
+        self.spec, self.dead = spec, False
+        FlakySsh.opened.append(self)
+
+    async def __aenter__(self) -> FlakySsh:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.dead = True
+
+    def closed(self) -> bool:
+        return self.dead
+
+    async def run(self, command: str, stdin: bytes) -> ExecResult:
+        what = FlakySsh.script.pop(0)
+        if what == "dropped":  # the connection had closed: the session never opened
+            self.dead = True
+            raise HostUnreachable("cannot open a session") from asyncssh.ChannelOpenError(
+                2, "SSH connection closed")
+        if what == "lost":  # the connection died while the command ran
+            self.dead = True
+            raise HostUnreachable("connection lost") from ConnectionResetError()
+        FlakySsh.sent.append(command)
+        return ExecResult(0, b"ok", b"")
+
+
+@pytest.fixture
+def flaky(monkeypatch: pytest.MonkeyPatch) -> type[FlakySsh]:
+    monkeypatch.setattr(pool, "SshTransport", FlakySsh)
+    FlakySsh.opened, FlakySsh.script, FlakySsh.sent = [], [], []
+    return FlakySsh
+
+
+async def test_a_command_whose_session_never_opened_is_sent_on_a_reopened_connection(
+        flaky: type[FlakySsh]) -> None:
+    kept = pool.Pool(10)
+    flaky.script = ["ok", "dropped", "ok"]
+    spec = HostSpec("h", address="10.0.0.1")
+    for _ in range(2):
+        assert (await kept.run(spec, ConnectOptions(), "launch", b"")).stdout == b"ok"
+    assert flaky.sent == ["launch", "launch"] and len(flaky.opened) == 2
+
+
+async def test_a_command_that_may_have_started_is_never_run_again(flaky: type[FlakySsh]
+                                                                   ) -> None:
+    kept = pool.Pool(10)
+    flaky.script = ["lost", "ok"]
+    with pytest.raises(HostUnreachable, match="connection lost"):
+        await kept.run(HostSpec("h", address="10.0.0.1"), ConnectOptions(), "launch", b"")
+    assert flaky.script == ["ok"]  # not retried
+
+
+async def test_two_identities_never_share_a_connection(flaky: type[FlakySsh]) -> None:
+    kept = pool.Pool(10)
+    flaky.script = ["ok"] * 4
+    base = HostSpec("h", address="10.0.0.1", user="a")
+    for spec in (base, replace(base, name="alias"), replace(base, user="b"),
+                 replace(base, password="other")):
+        await kept.run(spec, ConnectOptions(), "true", b"")
+    assert len(flaky.opened) == 3  # the alias shares a's; another user, another password not
