@@ -50,6 +50,24 @@ class KeeperClient:
             self._found = asyncio.ensure_future(self._find())
         return await asyncio.shield(self._found)
 
+    def forget(self) -> None:
+        """The keeper found has gone: the next ``ready`` finds or starts one again."""
+        if self._found is not None and self._found.done():
+            self._found = None
+
+    def broken(self) -> None:
+        """The keeper found stopped answering: the rest of this command connects directly."""
+        self._found = asyncio.get_running_loop().create_future()
+        self._found.set_result(False)
+
+    async def open(self) -> Stream:
+        """A connection of its own to the keeper, for one transport."""
+        stream = await asyncio.wait_for(asyncio.open_unix_connection(self.path), HELLO_TIMEOUT)
+        if not wire.same_user(stream[1].get_extra_info("socket")):
+            stream[1].close()
+            raise Unusable("the socket is not this user's")
+        return stream
+
     async def _find(self) -> bool:
         try:
             if len(self.path.encode()) > 100:
@@ -173,24 +191,27 @@ class KeeperTransport:
         self._direct: Transport | None = None
 
     async def __aenter__(self) -> KeeperTransport:
-        if await self.client.ready():
+        for _ in range(2):
+            if not await self.client.ready():
+                break
             try:
-                self._stream = await asyncio.wait_for(
-                    asyncio.open_unix_connection(self.client.path), HELLO_TIMEOUT)
-                if wire.same_user(self._stream[1].get_extra_info("socket")):
-                    return self
-                raise Unusable("the socket is not this user's")
+                self._stream = await self.client.open()
+                return self
+            except (FileNotFoundError, ConnectionRefusedError):
+                self.client.forget()  # it has ended (idle, stopped): find or start one again
             except (OSError, asyncio.TimeoutError, Unusable) as exc:
                 log.info("cannot reach the keeper (%s); connecting directly", exc)
-                await self.__aexit__(None, None, None)
+                break
         self._direct = direct(self.spec, self.options)
         await self._direct.__aenter__()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._stream is not None:
-            self._stream[1].close()
-            self._stream = None
+            writer, self._stream = self._stream[1], None
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
         if self._direct is not None:
             await self._direct.__aexit__(None, None, None)
             self._direct = None
@@ -199,15 +220,30 @@ class KeeperTransport:
         if self._direct is not None or self._stream is None:
             return await self._direct_run(command, stdin)
         try:
-            reply, parts = await exchange(self._stream, {
+            await wire.send(self._stream[1], {
                 "op": "run", "spec": self.spec.to_dict(), "password": self.spec.password,
                 "options": asdict(self.options), "command": command}, stdin)
+            reply, parts = await self._reply()
+        except asyncio.TimeoutError:  # before OSError, of which it is one
+            self.client.broken()
+            raise HostUnreachable(f"{self.spec.address}: the ctl keeper stopped answering "
+                                  f"during the command ({wire.SILENCE:g}s without a word); "
+                                  "ctl keeper stop") from None
         except (OSError, EOFError, wire.WireError) as exc:
             raise HostUnreachable(f"{self.spec.address}: the ctl keeper went away during the "
                                   f"command ({exc or type(exc).__name__})") from exc
         if "error" in reply:
             raise ERRORS.get(str(reply["error"]), HostFailed)(str(reply.get("message")))
         return ExecResult(int(reply["exit_status"]), parts[0], parts[1])
+
+    async def _reply(self) -> tuple[dict[str, Any], list[bytes]]:
+        """The run's reply, past the keeper's beats; TimeoutError after SILENCE seconds
+        without a word."""
+        assert self._stream is not None
+        while True:
+            reply, parts = await asyncio.wait_for(wire.receive(self._stream[0]), wire.SILENCE)
+            if reply.get("op") != "beat":
+                return reply, parts
 
     async def _direct_run(self, command: str, stdin: bytes) -> ExecResult:
         if self._direct is None:

@@ -18,7 +18,7 @@ import signal
 import socket
 import time
 from dataclasses import replace
-from typing import Any
+from typing import Any, Awaitable
 
 from ..errors import HostError
 from ..hosts import HostSpec
@@ -80,7 +80,7 @@ class Keeper:
                 except (asyncio.IncompleteReadError, ConnectionError):
                     return
                 self.last = time.monotonic()
-                answer, body = await self.answer(head, parts)
+                answer, body = await self.answer(head, parts, writer)
                 await wire.send(writer, answer, *body)
         except (wire.WireError, ConnectionError) as exc:
             log.warning("dropped a client: %s", exc)
@@ -89,14 +89,15 @@ class Keeper:
             self.last = time.monotonic()
             writer.close()
 
-    async def answer(self, head: dict[str, Any], parts: list[bytes]) -> Reply:
+    async def answer(self, head: dict[str, Any], parts: list[bytes],
+                     writer: asyncio.StreamWriter) -> Reply:
         op = head.get("op")
         if op == "hello":
             if head.get("persist"):
                 self.idle = float(head["persist"])  # the newest --persist wins
             return {"version": self.version, "pid": os.getpid(), "env": wire.env_tag()}, ()
         if op == "run":
-            return await self.run(head, parts)
+            return await beating(self.run(head, parts), writer)
         if op == "stats":
             return self.stats(), ()
         if op == "stop":
@@ -121,6 +122,17 @@ class Keeper:
         return {"pid": os.getpid(), "version": self.version, "idle": self.idle,
                 "clients": self.clients, "open": self.pool.open_count(),
                 "connects": self.pool.connects, "runs": self.pool.runs}
+
+
+async def beating(work: Awaitable[Reply], writer: asyncio.StreamWriter) -> Reply:
+    """``work``'s reply; until it comes, a ``beat`` every BEAT seconds, so that the client
+    tells a long command from a wedged keeper."""
+    task = asyncio.ensure_future(work)
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=wire.BEAT)
+        if done:
+            return task.result()
+        await wire.send(writer, {"op": "beat"})
 
 
 def bind(path: str) -> socket.socket:

@@ -5,6 +5,7 @@ hosts). The keeper against real sshd: tests/e2e/test_keeper_e2e.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -23,7 +24,7 @@ from controller.cli.options import persist_layer
 from controller.errors import HostUnreachable, OptionError
 from controller.hosts import HostSpec
 from controller.keeper import pool, wire
-from controller.keeper.client import KeeperClient, hello, keeper_connector
+from controller.keeper.client import KeeperClient, KeeperTransport, hello, keeper_connector
 from controller.keeper.server import Keeper, bind
 from controller.settings import Settings, Sourced
 from controller.transport import ConnectOptions, open_transport
@@ -259,3 +260,60 @@ async def test_two_identities_never_share_a_connection(flaky: type[FlakySsh]) ->
                  replace(base, password="other")):
         await kept.run(spec, ConnectOptions(), "true", b"")
     assert len(flaky.opened) == 3  # the alias shares a's; another user, another password not
+
+
+@contextlib.asynccontextmanager
+async def scripted_keeper(home: str, beats: int | None) -> AsyncIterator[None]:
+    """A keeper that answers hello as this ctl's would, then to a run: ``beats`` beats and
+    the result, or (None) nothing at all, as a wedged one, until the test ends."""
+    ending = asyncio.Event()
+    handlers: list[asyncio.Task[None]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        with contextlib.suppress(EOFError, OSError), contextlib.closing(writer):
+            while True:
+                head, _ = await wire.receive(reader)
+                if head["op"] == "hello":
+                    await wire.send(writer, {"version": wire.version(), "env": wire.env_tag()})
+                    continue
+                for _ in range(beats or 0):
+                    await asyncio.sleep(0.05)
+                    await wire.send(writer, {"op": "beat"})
+                if beats is None:
+                    await ending.wait()
+                    return
+                await wire.send(writer, {"exit_status": 3}, b"out", b"err")
+
+    server = await asyncio.start_unix_server(handle, path=wire.socket_path(home))
+    try:
+        yield
+    finally:
+        ending.set()
+        server.close()
+        await asyncio.gather(*handlers)
+
+
+@pytest.mark.parametrize("beats", [0, 12])
+async def test_a_long_command_is_told_from_a_wedged_keeper_by_its_beats(
+        beats: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wire, "SILENCE", 0.3)  # 12 beats 0.05 s apart outlast it
+    home = str(short_home())
+    async with scripted_keeper(home, beats):
+        connect = keeper_connector(home, 60)
+        async with connect(HostSpec("h", address="10.0.0.1"), ConnectOptions()) as transport:
+            result = await transport.run("true", b"")
+    assert (result.exit_status, result.stdout, result.stderr) == (3, b"out", b"err")
+
+
+async def test_a_keeper_wedged_mid_command_costs_that_host_and_the_rest_connect_directly(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(wire, "SILENCE", 0.3)
+    home = str(short_home())
+    client = KeeperClient(home, 60)
+    async with scripted_keeper(home, None):
+        transport = KeeperTransport(HostSpec("h", address="10.0.0.1"), ConnectOptions(), client)
+        async with transport:
+            with pytest.raises(HostUnreachable, match="stopped answering"):
+                await transport.run("true", b"")
+        assert await client.ready() is False
