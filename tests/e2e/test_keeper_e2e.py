@@ -260,3 +260,16 @@ def test_a_hosts_lower_maxsessions_is_respected(warm: Ctl, tmp_path: Path) -> No
         assert found is not None and found["connects"] == 1
         log = (state_of(warm.env) / wire.LOG_NAME).read_text()
         assert "refused a session: at most" in log  # it was tried, and it adapted
+
+
+def test_an_unreachable_host_reads_the_same_through_the_keeper(warm: Ctl) -> None:
+    said = []
+    for persist in ("60", "0"):
+        run = warm("run", "-i", str(warm.inventory), "-l", "h1", "-B", "60", "-P", "0",
+                   "--persist", persist, "-e", "ansible_port=1", "--", "true", check_code=4)
+        label, data = blocks(run.stdout)["h1"]
+        said.append((label, data["msg"]))
+    assert said[0] == said[1] and said[0][0] == "UNREACHABLE!"
+    assert "Failed to connect to the host via ssh" in said[0][1]
+    found = status(warm)
+    assert found is not None and found["runs"] == 1  # the first went through the keeper
