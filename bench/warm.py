@@ -41,12 +41,13 @@ def measure(hosts: int, rounds: int) -> dict[str, object]:
                         "--persist", "0", "--", "true"], env)
         jid = re.search(r"ctl: job (\S+) on", run.stderr).group(1)  # type: ignore[union-attr]
         poll = [*ctl, "poll", jid, "--persist"]
-        cold = [timed([*poll, "0"], env)[0] for _ in range(rounds)]
-        first, _ = timed([*poll, "60"], env)
-        warm = [timed([*poll, "60"], env)[0] for _ in range(rounds)]
-        floor = [json.loads(timed([sys.executable, "bench/floor.py", str(lab.inventory),
-                                   "50"], env)[1].stdout)["loop_seconds"]
-                 for _ in range(rounds)]
+        floor_argv = [sys.executable, "bench/floor.py", str(lab.inventory), "50"]
+        first, _ = timed([*poll, "60"], env)  # starts the keeper
+        cold, warm, floor = [], [], []
+        for _ in range(rounds):  # interleaved: each round's three share the machine's load
+            cold.append(timed([*poll, "0"], env)[0])
+            warm.append(timed([*poll, "60"], env)[0])
+            floor.append(json.loads(timed(floor_argv, env)[1].stdout)["loop_seconds"])
         _, stats = timed([*ctl, "keeper", "status", "--json"], env)
         found = json.loads(stats.stdout)
         os.kill(int(found["pid"]), signal.SIGTERM)
@@ -55,7 +56,9 @@ def measure(hosts: int, rounds: int) -> dict[str, object]:
     return {"hosts": hosts, "cold_poll_s": cold, "first_poll_with_keeper_s": first,
             "warm_poll_s": warm, "floor_s": floor, "keeper": found,
             "warm_over_floor": round(warm_s / floor_s, 2),
-            "warm_over_cold": round(warm_s / cold_s, 2)}
+            "warm_over_cold": round(warm_s / cold_s, 2),
+            "warm_over_floor_per_round": [round(w / f, 2) for w, f in zip(warm, floor)],
+            "load_average": os.getloadavg()}
 
 
 if __name__ == "__main__":

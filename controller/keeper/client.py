@@ -29,6 +29,8 @@ from . import wire
 log = logging.getLogger("ctl")
 HELLO_TIMEOUT = 1.0  # a keeper that does not answer in this long is wedged: connect directly
 START_TIMEOUT = 5.0  # starting one: Python's start-up on a loaded machine
+# what the keeper inherits of the environment: no ANSIBLE_*, no CTL_*, nothing else
+KEEPER_ENV = ("HOME", "USER", "LOGNAME", "PATH", "SSH_AUTH_SOCK", "LANG", "TMPDIR", "TZ")
 ERRORS = {"HostUnreachable": HostUnreachable, "HostFailed": HostFailed}
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -140,8 +142,9 @@ async def start(home: str, persist: float) -> None:
     """Start a keeper; back once it listens. Its argv holds a directory and a number."""
     package_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
         __file__))))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    env = {k: v for k, v in os.environ.items() if k in KEEPER_ENV or k.startswith("LC_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root,
+                                                      os.environ.get("PYTHONPATH")]))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "controller.keeper", "--home", home, "--idle", f"{persist:g}",
         stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,

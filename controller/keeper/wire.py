@@ -79,7 +79,7 @@ async def receive(reader: asyncio.StreamReader) -> tuple[dict[str, Any], list[by
         raise WireError(f"a message of {head_size} + {body_size} bytes is too big")
     try:
         head = json.loads(await reader.readexactly(head_size))
-        sizes = [int(n) for n in head.get("sizes", [])]
+        sizes = [int(n) for n in head.pop("sizes", [])]
     except (ValueError, TypeError, AttributeError) as exc:
         raise WireError(f"not a keeper message: {exc}") from exc
     if sum(sizes) != body_size or min(sizes, default=0) < 0:

@@ -104,7 +104,7 @@ def socket_of(ctl: Ctl) -> Path:
 
 
 def test_a_second_command_reuses_the_first_ones_connections(warm: Ctl) -> None:
-    jid = launch(warm)
+    jid = launch(dataclasses.replace(warm, env={**warm.env, "ANSIBLE_SECRET_X": "hunter2"}))
     first = status(warm)
     assert first is not None and (first["connects"], first["open"]) == (HOSTS, HOSTS)
     poll = warm("poll", jid, check_code=0)
@@ -117,6 +117,8 @@ def test_a_second_command_reuses_the_first_ones_connections(warm: Ctl) -> None:
     argv = Path(f"/proc/{first['pid']}/cmdline").read_bytes().split(b"\0")
     assert argv[1:-1] == [b"-m", b"controller.keeper", b"--home",
                           str(state_of(warm.env)).encode(), b"--idle", b"60"]  # no secret
+    environ = Path(f"/proc/{first['pid']}/environ").read_bytes()
+    assert b"hunter2" not in environ and b"CTL_HOME" not in environ  # HOME, PATH, agent
 
 
 def test_the_socket_and_the_log_are_the_users_alone(warm: Ctl) -> None:
