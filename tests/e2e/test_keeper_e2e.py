@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,7 +27,7 @@ import yaml
 
 from controller.keeper import wire
 from tests.support.ctl import ROOT, Ctl, blocks, jid_of
-from tests.support.sshd_lab import SshdLab, running_lab
+from tests.support.sshd_lab import SshdLab, ensure_user, running_lab
 
 HOSTS = 3
 
@@ -275,3 +276,42 @@ def test_an_unreachable_host_reads_the_same_through_the_keeper(warm: Ctl) -> Non
     assert "Failed to connect to the host via ssh" in said[0][1]
     found = status(warm)
     assert found is not None and found["runs"] == 1  # the first went through the keeper
+
+
+BECOME = "ctlkbecome"
+
+
+@pytest.fixture
+def sudo_h1(lab77: SshdLab) -> Iterator[str]:
+    """h1's user may become BECOME with its password (a sudoers file of this module's)."""
+    if os.geteuid() != 0:
+        pytest.skip("configures sudo and Unix passwords: needs root (CI runs as root)")
+    ensure_user(BECOME)
+    secret = f"sudo-{uuid.uuid4().hex}"
+    subprocess.run(["chpasswd"], input=f"{lab77.hosts[0].user}:{secret}\n", text=True,
+                   check=True)
+    rules = Path("/etc/sudoers.d/ctl-keeper-test")
+    rules.write_text(f"{lab77.hosts[0].user} ALL=({BECOME}) ALL\n")
+    rules.chmod(0o440)
+    try:
+        yield secret
+    finally:
+        rules.unlink()
+
+
+def test_a_become_password_crosses_only_the_socket(warm: Ctl, sudo_h1: str,
+                                                   tmp_path: Path) -> None:
+    password = tmp_path / "pw"
+    password.write_text(sudo_h1 + "\n")
+    run = warm("run", "-i", str(warm.inventory), "-l", "h1", "-B", "30", "-P", "1", "-b",
+               "--become-user", BECOME, "--become-password-file", str(password), "--",
+               "id", "-un", check_code=0)
+    assert blocks(run.stdout)["h1"][1]["stdout"] == BECOME
+    found = status(warm)
+    assert found is not None and found["runs"] >= 2  # the launch and a poll, both kept
+    argv = Path(f"/proc/{found['pid']}/cmdline").read_bytes()
+    environ = Path(f"/proc/{found['pid']}/environ").read_bytes()
+    assert sudo_h1.encode() not in argv + environ
+    for path in state_of(warm.env).rglob("*"):
+        if path.is_file():
+            assert sudo_h1.encode() not in path.read_bytes(), path
