@@ -9,6 +9,7 @@ other's uid (SO_PEERCRED): passwords cross it, and nothing else carries them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ class WireError(Exception):
     """The other end broke the protocol (or is not a keeper at all)."""
 
 
+@functools.lru_cache(maxsize=1)
 def version() -> str:
     """ctl's version, the protocol number and a hash of the code a keeper runs: a keeper
     whose tag differs is from another ctl and is replaced."""
