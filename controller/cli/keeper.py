@@ -3,6 +3,7 @@ between commands (``controller.keeper``; README "Warm connections")."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,13 +19,23 @@ app.add_typer(keeper_app, name="keeper")
 
 
 def request(op: str) -> dict[str, object] | None:
+    """The keeper's answer; None when none runs. ``stop`` kills one that does not answer
+    (SIGSTOPped, stuck)."""
     import asyncio
 
-    from ..keeper.client import Unusable, ask
+    from ..keeper.client import Unusable, Wedged, ask
+    from ..keeper.wire import socket_path
     from ..registry import default_home
 
     try:
         return asyncio.run(ask(default_home(), op))
+    except Wedged as exc:
+        if op != "stop":
+            raise CtlError(f"the keeper: {exc}; stop it with: ctl keeper stop") from exc
+        os.kill(exc.pid, signal.SIGKILL)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(socket_path(default_home()))
+        return {"pid": exc.pid}
     except (Unusable, OSError) as exc:
         raise CtlError(f"the keeper: {exc}") from exc
 

@@ -44,6 +44,7 @@ def warm(lab77: SshdLab) -> Iterator[Ctl]:
     home = Path(tempfile.mkdtemp(prefix="kw", dir="/tmp"))
     env = lab77.controller_env(home)
     del env["CTL_PERSIST"]  # the default: a keeper, 60 s
+    env["CTL_KEEPER_TIMEOUT"] = "5"  # not 1 s: this machine may be loaded (a wedged one: 5 s)
     env["PYTHONPATH"] = str(ROOT)
     yield Ctl(env, home, lab77.inventory)
     for pid in keeper_pids(state_of(env)):
@@ -227,6 +228,8 @@ def test_a_wedged_keeper_is_bypassed_and_said_at_v(warm: Ctl) -> None:
     assert "did not answer within" in poll.stderr and "connecting directly" in poll.stderr
     quiet = warm("poll", jid, check_code=0)
     assert "keeper" not in quiet.stderr  # said at -v only
+    warm("keeper", "stop", check_code=0)  # it cannot answer: killed
+    assert wait_gone(found["pid"]) and not socket_of(warm).exists()
 
 
 def test_keeper_stop_ends_it_now(warm: Ctl) -> None:
