@@ -318,3 +318,16 @@ def test_a_become_password_crosses_only_the_socket(warm: Ctl, sudo_h1: str,
     for path in state_of(warm.env).rglob("*"):
         if path.is_file():
             assert sudo_h1.encode() not in path.read_bytes(), path
+
+
+def test_commands_started_together_share_one_keeper(warm: Ctl) -> None:
+    argv = ["run", "-i", str(warm.inventory), "-B", "60", "-P", "0", "--", "true"]
+    procs = [warm.popen(*argv) for _ in range(3)]  # none finds a keeper: all would start one
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert len(blocks(out)) == HOSTS
+    pids = keeper_pids(state_of(warm.env))
+    found = status(warm)
+    assert found is not None and pids == [found["pid"]]
+    assert found["connects"] == HOSTS  # one connection per host, shared by the three
