@@ -1,7 +1,7 @@
 """Warm connections, measured: ``ctl poll`` of N lab hosts cold (``--persist 0``, a new SSH
 connection per host), the poll that starts the keeper, and warm polls (the keeper's
-connections), beside the SSH floor (``bench/floor.py``). Prints wall seconds as JSON; it
-asserts nothing.
+connections), beside the SSH floor (``bench/floor.py``: its process's wall, as bench.py
+times it, and its own in-loop seconds). Prints seconds as JSON; it asserts nothing.
 
     .venv/bin/python bench/warm.py [HOSTS] [ROUNDS]
 """
@@ -43,20 +43,24 @@ def measure(hosts: int, rounds: int) -> dict[str, object]:
         poll = [*ctl, "poll", jid, "--persist"]
         floor_argv = [sys.executable, "bench/floor.py", str(lab.inventory), "50"]
         first, _ = timed([*poll, "60"], env)  # starts the keeper
-        cold, warm, floor = [], [], []
+        cold, warm, floor, floor_loop = [], [], [], []
         for _ in range(rounds):  # interleaved: each round's three share the machine's load
             cold.append(timed([*poll, "0"], env)[0])
             warm.append(timed([*poll, "60"], env)[0])
-            floor.append(json.loads(timed(floor_argv, env)[1].stdout)["loop_seconds"])
+            wall, out = timed(floor_argv, env)  # timed as a whole process, as bench.py does
+            floor.append(wall)
+            floor_loop.append(json.loads(out.stdout)["loop_seconds"])
         _, stats = timed([*ctl, "keeper", "status", "--json"], env)
         found = json.loads(stats.stdout)
         os.kill(int(found["pid"]), signal.SIGTERM)
     shutil.rmtree(work, ignore_errors=True)
     cold_s, warm_s, floor_s = (statistics.median(x) for x in (cold, warm, floor))
     return {"hosts": hosts, "cold_poll_s": cold, "first_poll_with_keeper_s": first,
-            "warm_poll_s": warm, "floor_s": floor, "keeper": found,
+            "warm_poll_s": warm, "floor_wall_s": floor, "floor_loop_s": floor_loop,
+            "keeper": found,
             "warm_over_floor": round(warm_s / floor_s, 2),
             "warm_over_cold": round(warm_s / cold_s, 2),
+            "warm_over_floor_loop": round(warm_s / statistics.median(floor_loop), 2),
             "warm_over_floor_per_round": [round(w / f, 2) for w, f in zip(warm, floor)],
             "load_average": os.getloadavg()}
 
