@@ -8,13 +8,14 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import stat
 import struct
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Iterator
 
 import asyncssh
 import pytest
@@ -31,10 +32,20 @@ from controller.transport import ConnectOptions, open_transport
 from controller.transport.base import ExecResult
 from controller.transport.local import LocalTransport
 
+HOMES: list[Path] = []
+
 
 def short_home() -> Path:
     """A Unix socket's path has at most 107 bytes: pytest's tmp_path may be longer."""
-    return Path(tempfile.mkdtemp(prefix="kf", dir="/tmp"))
+    HOMES.append(Path(tempfile.mkdtemp(prefix="kf", dir="/tmp")))
+    return HOMES[-1]
+
+
+@pytest.fixture(autouse=True)
+def no_homes_left() -> Iterator[None]:
+    yield
+    while HOMES:
+        shutil.rmtree(HOMES.pop(), ignore_errors=True)
 
 
 def streams() -> tuple[socket.socket, socket.socket]:
