@@ -165,7 +165,8 @@ def _passwords(sources: list[str], names: set[str], settings: Settings | None
 
 
 def _with_password(spec: HostSpec, password: str | None, become: str | None) -> HostSpec:
-    changes = {"password": password} if password and spec.password is None else {}
+    changes: dict[str, Any] = {"password": password} if password and spec.password is None \
+        else {}
     if become and spec.become and spec.become_password is None:
         changes["become_password"] = become
     return replace(spec, **changes) if changes else spec

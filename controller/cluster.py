@@ -194,7 +194,8 @@ class Cluster:
             if self.kind == "local":
                 self._local = await LocalCluster(
                     n_workers=self.local_workers, threads_per_worker=1, processes=True,
-                    dashboard_address=None, asynchronous=True, silence_logs=logging.ERROR)
+                    dashboard_address="127.0.0.1:0",  # any free port: runs at once never clash
+                    asynchronous=True, silence_logs=logging.ERROR)
                 client = await Client(self._local, asynchronous=True)
                 await client.wait_for_workers(self.local_workers)
                 return client

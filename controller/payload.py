@@ -68,6 +68,17 @@ a=os.path.abspath(os.path.expanduser(a))
 w=os.path.join(a,".ctl")
 h=q["wrapper_sha256"]
 p=os.path.join(w,"wrapper-"+h+".py")
+def F(m):
+    from json import dumps
+    sys.stdout.write("CTL-RESULT "+dumps({"failed":True,"msg":m})+"\\n")
+    sys.exit(0)
+try:  # code is run from w (the code cache): only a directory of ours that only we may write
+    o=os.lstat(w)
+    if o.st_uid!=os.getuid() or o.st_mode&0o170022!=0o040000:
+        F("%s is not a directory of this user that only it may write: ctl runs no code from "
+          "it (remove it, or choose another ansible_async_dir)"%w)
+except FileNotFoundError:
+    pass
 try:
     with open(p,"rb") as f:
         c=f.read()
@@ -77,10 +88,6 @@ if sha256(c).hexdigest()!=h:
     if sha256(s).hexdigest()!=h:
         sys.stdout.write("CTL-NEED-WRAPPER\\n")
         sys.exit(90)
-    def F(m):
-        from json import dumps
-        sys.stdout.write("CTL-RESULT "+dumps({"failed":True,"msg":m})+"\\n")
-        sys.exit(0)
     try:
         os.path.isdir(w) or os.makedirs(w,0o700)
     except OSError as x:

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -42,6 +42,12 @@ CREATE TABLE IF NOT EXISTS hosts (
     PRIMARY KEY (jid, host));
 """
 JOB_COLUMNS = "jid, command, shell, created, timeout, poll, inventory, state, options"
+
+
+def job_row(row: Any) -> JobRow:
+    """A jobs row (JOB_COLUMNS, in order) as a JobRow."""
+    jid, command, shell, created, timeout, poll, inventory, state, options = row
+    return JobRow(jid, command, shell, created, timeout, poll, inventory, state, options or {})
 
 
 def redacted(url: str) -> str:
@@ -106,7 +112,7 @@ class PgRegistry:
 
     def create_job(self, jid: str, command: list[str] | str, shell: bool, timeout: int,
                    poll: int, inventory: list[str], hosts: Iterable[tuple[HostSpec, list[str]]],
-                   options: dict[str, Any] | None = None) -> None:
+                   options: Mapping[str, Any] | None = None) -> None:
         now = time.time()
         with self._tx() as db:
             db.execute("INSERT INTO jobs VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
@@ -134,7 +140,7 @@ class PgRegistry:
     def find_job(self, jid: str) -> JobRow | None:
         with self._tx() as db:
             row = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs WHERE jid=%s", (jid,)).fetchone()
-        return None if row is None else JobRow(*row[:8], row[8] or {})
+        return None if row is None else job_row(row)
 
     def job(self, jid: str) -> JobRow:
         found = self.find_job(jid)
@@ -153,7 +159,7 @@ class PgRegistry:
         with self._tx() as db:
             rows = db.execute(f"SELECT {JOB_COLUMNS} FROM jobs ORDER BY created DESC" +
                               (f" LIMIT {int(limit)}" if limit else "")).fetchall()
-        return [JobRow(*row[:8], row[8] or {}) for row in rows]
+        return [job_row(row) for row in rows]
 
     def host_counts(self, jid: str) -> dict[str, int]:
         return count_outcomes(self.hosts(jid))

@@ -298,7 +298,7 @@ def _where(hv: HostVars, key: str) -> str:
     return f"host {hv.host}: variable {key}: "
 
 
-def _one_line(text: str) -> str:
+def _one_line(text: object) -> str:
     return " ".join(str(text).split())
 
 
@@ -440,7 +440,7 @@ def _deferred(err: CtlError, name: str) -> Any:
     """A variable that failed to render, as an undefined value raising ``err`` when used."""
     from jinja2 import StrictUndefined
 
-    return StrictUndefined(hint=err.message, name=name, exc=type(err))
+    return StrictUndefined(hint=err.message, name=name, exc=type(err))  # type: ignore[arg-type]
 
 
 def _is_missing(value: Any) -> bool:

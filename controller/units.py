@@ -85,7 +85,8 @@ def split_words(text: str) -> list[str]:
     """``key=value`` words as Ansible splits them: on blanks outside quotes (which are
     removed, as a shell would) and outside ``{{ }}``/``{% %}``/``{# #}`` (kept whole, quotes
     and all), so ``ansible_user={{ a | default('b c') }}`` stays one word."""
-    words, word, quote, depth, i = [], "", "", 0, 0
+    words: list[str] = []
+    word, quote, depth, i = "", "", 0, 0
     while i < len(text):
         pair, char = text[i:i + 2], text[i]
         if pair in JINJA_OPEN or (depth and pair in JINJA_CLOSE):

@@ -16,6 +16,30 @@ LAB_HOSTS = int(os.environ.get("CTL_TEST_HOSTS", "5"))
 # ctl run in this process or its children keeps no connections between commands: a keeper
 # per test home would outlive the test. The keeper's own tests turn it on explicitly.
 os.environ["CTL_PERSIST"] = "0"
+FAST_TIER = ("tests/unit", "tests/integration")
+
+
+def fast_tier_only(config: pytest.Config) -> bool:
+    """Were only fast-tier tests asked for (paths under tests/unit or tests/integration)?"""
+    args = [a.split("::")[0] for a in config.args]
+    root = Path(str(config.rootpath))
+    return bool(args) and all(
+        any(Path(a).resolve().is_relative_to(root / tier) for tier in FAST_TIER) for a in args)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """The fast tier runs on two processes when pytest-xdist is there and no ``-n`` was
+    given: half its time is spent waiting (poll intervals, a local Dask cluster's start),
+    which a second process fills. ``-n 0`` runs it in one. The e2e tier stays in one
+    process: its labs of sshd hosts use machine-wide test users and fixed subnets."""
+    if not config.pluginmanager.hasplugin("xdist") or hasattr(config, "workerinput"):
+        return
+    option = config.option
+    if option.numprocesses is None and option.dist == "no" and not option.tx \
+            and fast_tier_only(config):
+        option.numprocesses = option.maxprocesses = 2
+        option.dist, option.tx = "load", ["popen"] * 2
 
 
 @pytest.fixture(scope="session")

@@ -32,8 +32,10 @@ def run(
     """Start COMMAND on every selected host, detached; print the jid. Ansible's ad-hoc
     form works too: ctl run [PATTERN] [options] -a "ARGS" [-m command|shell|script].
 
-    Examples: ctl run -i hosts.yml -B 1000 -P 0 -- yum install docker-io |
-    ctl run web -B 3600 -P 0 -a "yum -y update"
+    \b
+    Examples:
+      ctl run -i hosts.yml -B 1000 -P 0 -- yum install docker-io
+      ctl run web -B 3600 -P 0 -a "yum -y update"
     """
     argv = list(command or [])
     launch(" ".join(argv) if shell else argv, timing, hosts, conn, show)
@@ -155,7 +157,10 @@ def cleanup(
 ) -> None:
     """Erase a finished job's files on every host (a running job is left alone).
 
-    Examples: ctl cleanup j445703768934.50473 | ctl cleanup --older-than 7d -i hosts.yml
+    \b
+    Examples:
+      ctl cleanup j445703768934.50473
+      ctl cleanup --older-than 7d -i hosts.yml
     """
     if older_than is not None:
         return sweep(jid, older_than, hosts, conn, show)

@@ -12,9 +12,10 @@ import time
 import typer
 
 from ..errors import CtlError
-from .app import app
+from .app import CtlTyper, app
 
-keeper_app = typer.Typer(no_args_is_help=True, help="The connection keeper: status, stop.")
+keeper_app = CtlTyper(no_args_is_help=True, rich_markup_mode=None,
+                      help="The connection keeper: status, stop.")
 app.add_typer(keeper_app, name="keeper")
 
 

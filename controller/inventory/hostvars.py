@@ -279,4 +279,5 @@ def overrides_from(settings: Settings) -> HostOverrides:
     was started on (read back from the registry, where env and cfg were applied at launch)."""
     fields = {f.name for f in dataclasses.fields(HostOverrides)}
     return HostOverrides(**{row.field: settings.options[row.setting].value for row in HOST_VARS
-                            if row.setting in settings.options and row.field in fields})
+                            if row.setting is not None and row.setting in settings.options
+                            and row.field in fields})

@@ -9,7 +9,7 @@
 # VERSION, $6 its RUNNING_PREFIX, $7 the bootstrap (for python -c), then either "auto" and
 # the interpreters to look for (the first found runs), or "exec" and the interpreter's words.
 umask 077
-f=$1/$3; w=$1/.ctl/wrapper-$4.py; q=$2; jid=$3; sha=$4; version=$5; prefix=$6; boot=$7
+f=$1/$3; o=$1/.ctl; w=$o/wrapper-$4.py; q=$2; jid=$3; sha=$4; version=$5; prefix=$6; boot=$7
 how=$8; shift 8
 y=
 if [ "$how" = auto ]; then
@@ -18,7 +18,10 @@ if [ "$how" = auto ]; then
 else
   command -v "$1" >/dev/null 2>&1 && y=$1
 fi
+# the wrapper's directory must be ours, not a link (the bootstrap also refuses one that
+# others may write, and says so: the wrapper's own launch then gives its message)
 if [ -z "$y" ] || [ ! -r /proc/self/stat ] || [ -e "$f" ] || [ -L "$f" ] ||
+   [ -L "$o" ] || [ ! -O "$o" ] ||
    [ "$(sha256sum <"$w" 2>/dev/null)" != "$sha  -" ]; then s undecided; exit 0; fi
 [ -n "$q" ] || { s undecided; exit 0; }
 r=$( (

@@ -32,7 +32,7 @@ from tests.support.shop import (
     server_address,
     wait_record,
 )
-from tests.support.sshd_lab import SshdLab, ensure_user
+from tests.support.sshd_lab import SshdLab, ensure_user, module_lab
 
 SSH_WHO = 'echo "$(id -un) $SSH_CONNECTION"'
 
@@ -40,23 +40,16 @@ SSH_WHO = 'echo "$(id -un) $SSH_CONNECTION"'
 # --- fixtures ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def shop_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
-    if os.geteuid() != 0:
-        pytest.fail("the shop tests give each host its own Unix user and a sudo rule: run "
-                    "them as root (CI does)")
-    lab = SshdLab(tmp_path_factory.mktemp("shoplab"), count=4, subnet="127.0.30",
-                  user_prefix="ctlshop").start()
-    try:
-        yield lab
-    finally:
-        lab.stop()
+shop_lab = module_lab(count=4, subnet="127.0.30", user_prefix="ctlshop")
 
 
 @pytest.fixture(scope="module")
 def shop(shop_lab: SshdLab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
     """The shop, and sudo as test_become sets it up: web1's login may become BECOME_TARGET
     with its Unix password, which is the shop's vaulted ``vault_become_pass``."""
+    if os.geteuid() != 0:
+        pytest.fail("the shop tests give each host its own Unix user and a sudo rule: run "
+                    "them as root (CI does)")
     base = tmp_path_factory.mktemp("ansible-shop")
     built = build_shop(base / "shop", shop_lab, base / "home")
     ensure_user(BECOME_TARGET)

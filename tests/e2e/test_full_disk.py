@@ -16,17 +16,12 @@ from typing import Iterator
 import pytest
 
 from tests.support.ctl import Ctl, blocks, jid_of
-from tests.support.sshd_lab import LabHost, SshdLab, running_lab
+from tests.support.sshd_lab import LabHost, SshdLab, module_lab
 
 PRINT_2MB = "/usr/bin/python3 -c 'import sys; sys.stdout.write(\"x\" * 2000000)'"
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
-    """Hosts of this module's own (users ctldN); the ``ctl`` fixture takes this lab."""
-    with running_lab(tmp_path_factory.mktemp("disk"), count=2, subnet="127.0.63",
-                     user_prefix="ctld") as lab:
-        yield lab
+lab = module_lab(count=2, subnet="127.0.63", user_prefix="ctld")  # the ctl fixture's hosts
 
 
 @pytest.fixture

@@ -20,15 +20,9 @@ import pytest
 import yaml
 
 from tests.support.ctl import Ctl, blocks, jid_of
-from tests.support.sshd_lab import LabHost, SshdLab, running_lab
+from tests.support.sshd_lab import LabHost, SshdLab, module_lab
 
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
-    """Hosts of this module's own (users ctlrN); the ``ctl`` fixture takes this lab."""
-    with running_lab(tmp_path_factory.mktemp("resume"), count=5, subnet="127.0.62",
-                     user_prefix="ctlr") as lab:
-        yield lab
+lab = module_lab(count=5, subnet="127.0.62", user_prefix="ctlr")  # the ctl fixture's hosts
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Iterator
 import pytest
 
 from tests.support.ctl import Ctl
-from tests.support.sshd_lab import LabHost, SshdLab
+from tests.support.sshd_lab import LabHost, SshdLab, module_lab
 from tests.support.terminal import Terminal, ctl_line
 
 MARK = f"watchmark{uuid.uuid4().hex[:6]}"  # in each job's command line, for pgrep
@@ -27,14 +27,7 @@ MIXED = ('n={{ inventory_hostname }}; n=${n#h}; case $((n % 5)) in '
 NEVER, LOST, DROPPED = 58, 57, 59  # down at launch; wrapper killed; down after launch
 
 
-@pytest.fixture(scope="module")
-def lab150(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
-    lab = SshdLab(tmp_path_factory.mktemp("lab150"), count=150, subnet="127.0.30",
-                  user_prefix="ctlw").start()
-    try:
-        yield lab
-    finally:
-        lab.stop()
+lab150 = module_lab(count=150, subnet="127.0.30", user_prefix="ctlw")
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -109,14 +110,20 @@ async def test_a_launch_streams_each_result_back_as_its_host_finishes(tmp_path: 
     assert len(set().union(*pids.values())) == 2 and os.getpid() not in pids["h0"]
 
 
-def sleepers() -> dict[str, int]:
-    """How many processes run each ``sleep 60.NNN`` command on this machine."""
-    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+def sleepers(mark: str) -> dict[str, int]:
+    """How many processes run each ``sleep 60.<mark>NNN`` command on this machine (the mark
+    is this run's own: another suite, or this one a minute ago, runs sleeps of its own)."""
+    out = subprocess.run(["ps", "-eo", "pid=,args="], capture_output=True, text=True).stdout
     counts: dict[str, int] = {}
     for line in out.splitlines():
-        if line.startswith("sleep 60."):
-            counts[line.strip()] = counts.get(line.strip(), 0) + 1
+        _, _, args = line.strip().partition(" ")
+        if args.startswith(f"sleep 60.{mark}"):
+            counts[args.strip()] = counts.get(args.strip(), 0) + 1
     return counts
+
+
+def end_sleepers(mark: str) -> None:
+    subprocess.run(["pkill", "-f", f"^sleep 60.{mark}"], capture_output=True)
 
 
 async def kill_a_worker_after(cluster: Cluster, hosts: Path, launched: int) -> int:
@@ -133,7 +140,8 @@ async def test_a_worker_killed_mid_launch_loses_no_host_and_doubles_no_job(tmp_p
                                                                            ) -> None:
     (tmp_path / "notes").mkdir()
     specs = fake_specs(tmp_path, 120)
-    commands = {s.name: ["sleep", f"60.{i:03d}"] for i, s in enumerate(specs)}
+    mark = f"{secrets.randbelow(10**6):06d}"
+    commands = {s.name: ["sleep", f"60.{mark}{i:03d}"] for i, s in enumerate(specs)}
     heard = Heard()
     cluster = Cluster("local:2")
     ctl = controller(tmp_path, Marked(str(tmp_path / "notes"), delay=0.05), cluster, heard,
@@ -153,7 +161,10 @@ async def test_a_worker_killed_mid_launch_loses_no_host_and_doubles_no_job(tmp_p
     assert any(r.data.get("recovered") for r in results)  # the re-run read, did not launch
     for spec in specs:
         assert [f for f in job_files(spec.async_dir, jid) if f.count(".") == 1] == [jid]
-    assert sleepers() == {" ".join(c): 1 for c in commands.values()}
+    try:
+        assert sleepers(mark) == {" ".join(c): 1 for c in commands.values()}
+    finally:
+        end_sleepers(mark)
     assert {row.state for row in ctl.registry.hosts(jid)} == {"started"}
 
 

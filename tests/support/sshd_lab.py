@@ -274,3 +274,17 @@ def running_lab(root: Path, **settings: Any) -> Iterator[SshdLab]:
 
 
 running = running_lab  # the name the cluster tests use
+
+
+def module_lab(**settings: Any) -> Any:
+    """A module-scoped fixture: a lab of the module's own (``running_lab``), its directory
+    named after its user prefix. A module that names it ``lab`` gets the suite's ``ctl``
+    fixture on these hosts."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshdLab]:
+        name = str(settings.get("user_prefix", "lab"))
+        with running_lab(tmp_path_factory.mktemp(name), **settings) as started:
+            yield started
+    return lab

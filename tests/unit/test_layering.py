@@ -78,13 +78,29 @@ def test_commands_that_contact_no_host_load_no_ssh_library(argv: list[str],
                                                            tmp_path: Path) -> None:
     code = ("import sys\nfrom controller.cli import main\ntry:\n    main(sys.argv[1:])\n"
             "except SystemExit:\n    pass\nheavy = [m for m in ('asyncssh', 'jinja2', "
-            "'cryptography', 'rich.live', 'distributed', 'dask', 'psycopg', 'textual') "
+            "'cryptography', 'rich', 'markdown_it', 'pydantic', 'distributed', 'dask', "
+            "'psycopg', 'textual') "
             "if m in sys.modules]\n"
             "print('HEAVY', heavy, file=sys.stderr)\n")
     env = dict(os.environ, CTL_HOME=str(tmp_path), HOME=str(tmp_path), PYTHONPATH=str(ROOT))
     proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
                           cwd=tmp_path, env=env, timeout=60)
     assert "HEAVY []" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["jobs"]])
+def test_a_command_imports_only_its_own_commands_module(argv: list[str],
+                                                        tmp_path: Path) -> None:
+    code = ("import sys\nfrom controller.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit:\n    pass\nprint('CLI', sorted(m for m in sys.modules "
+            "if m.startswith('controller.cli.')), file=sys.stderr)\n")
+    env = dict(os.environ, CTL_HOME=str(tmp_path), HOME=str(tmp_path), PYTHONPATH=str(ROOT))
+    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                          cwd=tmp_path, env=env, timeout=60)
+    loaded = proc.stderr.split("CLI ")[-1]
+    for other in ("commands", "adhoc", "watch"):
+        assert f"controller.cli.{other}'" not in loaded, proc.stderr
+    assert ("controller.cli.views'" in loaded) == (argv == ["jobs"]), proc.stderr
 
 
 def function_sizes() -> list[tuple[str, int, int]]:

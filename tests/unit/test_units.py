@@ -93,6 +93,56 @@ def test_bootstrap_refuses_a_wrapper_whose_hash_does_not_match(tmp_path) -> None
     assert oct(stored.stat().st_mode & 0o777) == "0o600"
 
 
+def run_bootstrap(tmp_path, with_wrapper: bool = True) -> payload.Reply:
+    request = {"op": "status", "jid": "j1.1", "async_dir": str(tmp_path)}
+    done = subprocess.run(["/bin/sh", "-c", payload.remote_command("python3")],
+                          input=payload.encode_request(request, with_wrapper=with_wrapper),
+                          capture_output=True)
+    return payload.decode_reply(done.returncode, done.stdout, done.stderr, "python3")
+
+
+def forged_code_cache(store) -> None:
+    """A code cache of the current wrapper whose code is not the wrapper's."""
+    import marshal
+    import sys
+
+    forged = compile(f"import os; os.system('touch {store}/../pwned')", "x", "exec")
+    name = f"wrapper-{payload.wrapper_sha256()}.{sys.implementation.cache_tag}.code"
+    (store / name).write_bytes(marshal.dumps(forged))
+    (store / f"wrapper-{payload.wrapper_sha256()}.py").write_bytes(payload.wrapper_source())
+
+
+@pytest.mark.parametrize("unsafe", ["another user's", "group-writable", "a link"])
+def test_the_bootstrap_runs_no_code_from_a_directory_others_may_write(tmp_path,
+                                                                        unsafe) -> None:
+    """The code cache is run without a hash check, so the directory holding it must be the
+    user's own, writable by it alone, and no link: a shared async dir where someone else
+    made .ctl first (or a link to theirs) must not run their code as this user."""
+    store = tmp_path / (".ctl" if unsafe != "a link" else "theirs")
+    store.mkdir(mode=0o700)
+    forged_code_cache(store)
+    if unsafe == "another user's":
+        os.chown(store, 65534, 65534)
+    elif unsafe == "group-writable":
+        store.chmod(0o770)
+    else:
+        (tmp_path / ".ctl").symlink_to(store)
+    reply = run_bootstrap(tmp_path)
+    assert reply.result is not None and reply.result["failed"] is True, reply.problem
+    assert "ctl runs no code from it" in reply.result["msg"]
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_the_users_own_code_cache_is_used(tmp_path) -> None:
+    """The other side: in the user's own 0700 directory the cache is what runs (which is
+    why the directory check above matters)."""
+    store = tmp_path / ".ctl"
+    store.mkdir(mode=0o700)
+    forged_code_cache(store)
+    run_bootstrap(tmp_path)
+    assert (tmp_path / "pwned").exists()
+
+
 def test_concurrent_pushes_of_the_wrapper_all_succeed(tmp_path) -> None:
     """Several ctl runs meeting a fresh host at once each push the wrapper: a push removes
     older versions, never another push's temp file of this version (it did, and the
