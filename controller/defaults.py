@@ -68,6 +68,8 @@ DEFAULTS: dict[str, Any] = {
     "output_cap": 4 * MIB,
     "connect_retries": 4,  # connections dropped before login (sshd's MaxStartups)
     "retry_backoff": 0.5,  # seconds, doubled each retry, with full jitter
+    "persist": 60.0,  # --persist / CTL_PERSIST: seconds the keeper keeps connections; 0 = none
+    "max_sessions": 10,  # commands at once on one kept connection (sshd's MaxSessions)
     # scaling out (README "Scaling out"): empty = SQLite in $CTL_HOME, one process
     "registry": None,  # --registry / CTL_REGISTRY: postgresql://user@host:port/db
     "registry_connect_timeout": 5.0,  # seconds: an unreachable registry is said in < 10 s

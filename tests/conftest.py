@@ -13,6 +13,9 @@ from tests.support.ctl import ROOT, Ctl, argv_holding, blocks, jid_of  # noqa: F
 from tests.support.sshd_lab import SshdLab
 
 LAB_HOSTS = int(os.environ.get("CTL_TEST_HOSTS", "5"))
+# ctl run in this process or its children keeps no connections between commands: a keeper
+# per test home would outlive the test. The keeper's own tests turn it on explicitly.
+os.environ["CTL_PERSIST"] = "0"
 FAST_TIER = ("tests/unit", "tests/integration")
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..registries import JobRegistry
     from ..render import Output
     from ..settings import Settings
+    from ..transport import Connector
 
 T = TypeVar("T")
 
@@ -145,7 +146,7 @@ class Invocation:
         cluster = open_cluster(settings, conn.allow_insecure_cluster, conn.cluster_own_keys)
         controller = Controller(open_registry(settings["registry"]),
                                 ConnectOptions(not conn.no_host_key_checking),
-                                settings["forks"], output, cluster)
+                                settings["forks"], output, cluster, connector(settings, cluster))
         return cls(settings, controller, output)
 
     def targets(self, hosts: Hosts, pattern: str | None = None) -> Targets:
@@ -209,6 +210,19 @@ def open_registry(url: str | None) -> JobRegistry:
     from ..registries import open_registry as opened
 
     return opened(url)
+
+
+def connector(settings: Settings, cluster: Cluster | None) -> Connector:
+    """How hosts are reached: through the keeper of $CTL_HOME (warm connections), or
+    directly with --persist 0 and on a cluster (whose workers keep their own)."""
+    from ..transport import open_transport
+
+    if cluster is not None or not settings["persist"]:
+        return open_transport
+    from ..keeper.client import keeper_connector
+    from ..registry import default_home
+
+    return keeper_connector(default_home(), float(settings["persist"]))
 
 
 def open_cluster(settings: Settings, allow_insecure: bool, own_keys: bool) -> Cluster | None:

@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "run": "commands", "poll": "commands", "cleanup": "commands", "kill": "commands",
     "logs": "commands", "resume": "commands", "adhoc": "adhoc", "watch": "watch",
     "inventory": "views", "jobs": "views", "show": "views", "config": "views",
+    "keeper": "keeper",
 }
 
 

@@ -147,6 +147,10 @@ class Connection:
     become_password_file: str | None = typer.Option(
         None, "--become-password-file", "--become-pass-file", metavar="FILE",
         rich_help_panel=CONN, help="Read the become password from FILE.")
+    persist: float | None = typer.Option(
+        None, "--persist", metavar="SECONDS", min=0, rich_help_panel=CONN,
+        help="Keep the SSH connections open this long after the command, for the next "
+             "ones (a per-user keeper process); 0 = none. Default 60, $CTL_PERSIST.")
     verbose: int = typer.Option(
         0, "-v", "--verbose", count=True, rich_help_panel=OUT,
         help="More detail on stderr: -v connections, -vv remote calls, -vvv the SSH "
@@ -170,7 +174,7 @@ class Connection:
                  "become_user": (self.become_user, "--become-user"),
                  "become_password": (self._become_password(), "--become-password-file"
                                      if self.become_password_file else "--ask-become-pass"),
-                 **scale_layer(self.cluster, self.registry)}
+                 **scale_layer(self.cluster, self.registry), **persist_layer(self.persist)}
         return {name: Sourced(value, origin) for name, (value, origin) in given.items()
                 if value is not None}
 
@@ -209,6 +213,22 @@ def scale_layer(cluster: str | None, registry: str | None) -> dict[str, tuple[An
     return {name: (given, f"--{name}") if given else (os.environ.get(env) or None, env)
             for name, given, env in (("cluster", cluster, "CTL_CLUSTER"),
                                      ("registry", registry, "CTL_REGISTRY"))}
+
+
+def persist_layer(given: float | None) -> dict[str, tuple[Any, str]]:
+    """--persist, else CTL_PERSIST (empty: not set)."""
+    if given is not None:
+        return {"persist": (given, "--persist")}
+    text = os.environ.get("CTL_PERSIST")
+    if not text:
+        return {}
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise OptionError(f"CTL_PERSIST={text!r}: give seconds (0: no keeper)")
+    return {"persist": (value, "CTL_PERSIST")}
 
 
 REGISTRY = typer.Option(None, "--registry", metavar="URL", rich_help_panel=SCALE,

@@ -257,6 +257,10 @@ class SshTransport:
                 await asyncio.wait_for(self._conn.wait_closed(), 5)
             self._conn = None
 
+    def closed(self) -> bool:
+        """The connection is gone (closed by either end, or never opened)."""
+        return self._conn is None or self._conn.is_closed()
+
     async def run(self, command: str, stdin: bytes) -> ExecResult:
         if self._conn is None:
             raise HostUnreachable(f"{self.spec.name}: not connected")

@@ -256,7 +256,8 @@ class SshdLab:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("ANSIBLE_", "CTL_", "SSH_AUTH_SOCK"))}
         env.update(HOME=str(home), CTL_HOME=str(home / "ctl-state"),
-                   ANSIBLE_LOCAL_TEMP=str(home / ".ansible-tmp"), NO_COLOR="1")
+                   ANSIBLE_LOCAL_TEMP=str(home / ".ansible-tmp"), NO_COLOR="1",
+                   CTL_PERSIST="0")  # no keeper per test home (tests/e2e/test_keeper_e2e.py)
         return env
 
 

@@ -32,4 +32,8 @@ def test_every_command_is_found_in_the_module_the_start_up_table_names() -> None
     load_commands()
     declared = {command_name(info): info.callback.__module__.rpartition(".")[2]
                 for info in app.registered_commands if info.callback}
+    for group in app.registered_groups:  # ctl keeper status|stop
+        assert group.typer_instance is not None
+        first = group.typer_instance.registered_commands[0].callback
+        declared[str(group.name)] = getattr(first, "__module__", "").rpartition(".")[2]
     assert declared == COMMAND_MODULES
