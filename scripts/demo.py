@@ -29,7 +29,7 @@ def ctl(env: dict[str, str], *args: str) -> str:
 
 def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="ctl-demo-"))
-    lab = None
+    lab, env = None, None
     try:
         if os.path.exists(SSHD) and shutil.which("ssh-keygen"):
             lab = SshdLab(work / "lab", count=5).start()
@@ -41,6 +41,7 @@ def main() -> int:
             inventory = str(ROOT / "inventories" / "local.yml")
             print("No sshd here: using the local connection (inventories/local.yml)")
         env["NO_COLOR"] = "1"
+        env["CTL_PERSIST"] = "60"  # warm connections: the polls reuse the run's (ctl keeper)
         out = ctl(env, "run", "-i", inventory, "-B", "600", "-P", "0", "--",
                   "sh", "-c", "sleep 2; echo hello from $(hostname) as $(id -un)")
         jid = next(line.split('"')[3] for line in out.splitlines()
@@ -51,6 +52,8 @@ def main() -> int:
         ctl(env, "jobs")
         return 0
     finally:
+        if env is not None:  # the keeper would otherwise wait out its 60 s
+            subprocess.run([*CTL, "keeper", "stop"], env=env, capture_output=True)
         if lab is not None:
             lab.stop()
         shutil.rmtree(work, ignore_errors=True)

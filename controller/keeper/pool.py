@@ -35,38 +35,61 @@ def identity(spec: HostSpec, options: ConnectOptions) -> Identity:
             spec.connect_timeout, spec.password, astuple(options))
 
 
-RETRIES_AT_ONE = 3  # a refusal with one session open: the slot sshd frees a moment later
+RETRIES_ALONE = 4  # refusals with no other session open: sshd frees a slot a moment late
 REFUSED_WAIT = 30.0  # seconds a refused command waits for another session to end
 
 
 @dataclass
 class Entry:
-    """One connection identity: its connection, and how many sessions it may open."""
+    """One connection identity: its connection, the sessions open on it, and how many it
+    may open at once (sshd's MaxSessions, learnt from its refusals)."""
 
     limit: int
-    sessions: asyncio.Semaphore = field(init=False)
+    active: int = 0
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
     opening: asyncio.Lock = field(default_factory=asyncio.Lock)
     transport: SshTransport | None = None
 
-    def __post_init__(self) -> None:
-        self.sessions = asyncio.Semaphore(self.limit)
+    async def acquire(self) -> None:
+        async with self.changed:
+            await self.changed.wait_for(lambda: self.active < self.limit)
+            self.active += 1
 
-    async def refused(self, spec: HostSpec) -> bool:
-        """The live connection refused a session (the host's MaxSessions is lower than
-        ours), so nothing was sent: take one session off this connection's limit, for
-        good, once one of the others ends (at one, wait a moment for sshd to free it).
-        False when none ends in time: the host refuses sessions whatever their number."""
-        if self.limit <= 1:
-            await asyncio.sleep(0.05)
-            return True
+    async def release(self) -> None:
+        async with self.changed:
+            self.active -= 1
+            self.changed.notify_all()
+
+    async def refused(self, spec: HostSpec, alone: int) -> bool:
+        """The live connection refused this command's session, so nothing was sent. The
+        host allows at most the sessions open now: lower the limit to that (several
+        refusals at once each lower it, the last to the true number) and wait for a slot.
+        With no other session open, sshd may free a slot a moment late: retry a few times
+        (``alone`` is how many such refusals came before). False: give up."""
+        async with self.changed:
+            self.active -= 1  # this command's session never opened
+            self.changed.notify_all()
+            others = self.active
+            if others and others < self.limit:
+                self.limit = others
+                log.info("%s refused a session: at most %d at once on its connection",
+                         spec.address, self.limit)
+        if not others:
+            if alone >= RETRIES_ALONE:
+                await self.acquire_anyway()
+                return False
+            await asyncio.sleep(0.05 * 2 ** alone)
         try:
-            await asyncio.wait_for(self.sessions.acquire(), REFUSED_WAIT)
+            await asyncio.wait_for(self.acquire(), REFUSED_WAIT)
         except asyncio.TimeoutError:
+            await self.acquire_anyway()
             return False
-        self.limit -= 1  # the permit is held for ever
-        log.info("%s refused a session: at most %d at once on its connection",
-                 spec.address, self.limit)
         return True
+
+    async def acquire_anyway(self) -> None:
+        """Hold a slot again whatever the limit (the caller's release gives it back)."""
+        async with self.changed:
+            self.active += 1
 
 
 class Pool:
@@ -84,26 +107,35 @@ class Pool:
     async def run(self, spec: HostSpec, options: ConnectOptions, command: str,
                   stdin: bytes) -> ExecResult:
         entry = self.entries.setdefault(identity(spec, options), Entry(self.max_sessions))
-        async with entry.sessions:
+        await entry.acquire()
+        try:
             self.runs += 1
-            reopened = False
-            for _ in range(self.max_sessions + RETRIES_AT_ONE):
-                transport = await self._transport(entry, spec, options)
-                try:
-                    return await transport.run(command, stdin)
-                except HostUnreachable as exc:
-                    if not isinstance(exc.__cause__, asyncssh.ChannelOpenError):
-                        raise  # the command may have been sent: never run it twice
-                    if not transport.closed():
-                        if not await entry.refused(spec):
-                            raise
-                    elif reopened:
+            return await self._run(entry, spec, options, command, stdin)
+        finally:
+            await entry.release()
+
+    async def _run(self, entry: Entry, spec: HostSpec, options: ConnectOptions, command: str,
+                   stdin: bytes) -> ExecResult:
+        """Run the command once. Only a session that never opened is tried again: on a
+        connection that had dropped (reopened once), or one the host refused."""
+        reopened, alone = False, 0
+        while True:
+            transport = await self._transport(entry, spec, options)
+            try:
+                return await transport.run(command, stdin)
+            except HostUnreachable as exc:
+                if not isinstance(exc.__cause__, asyncssh.ChannelOpenError):
+                    raise  # the command may have been sent: never run it twice
+                if transport.closed():
+                    if reopened:
                         raise
-                    else:
-                        log.info("%s: the connection had dropped; reopening it", spec.address)
-                        reopened = True
-                    refusal = exc
-        raise refusal
+                    log.info("%s: the connection had dropped; reopening it", spec.address)
+                    reopened = True
+                    continue
+                others = entry.active - 1
+                if not await entry.refused(spec, alone):
+                    raise
+                alone = alone + 1 if not others else 0
 
     async def _transport(self, entry: Entry, spec: HostSpec, options: ConnectOptions
                          ) -> SshTransport:

@@ -328,3 +328,61 @@ async def test_a_keeper_wedged_mid_command_costs_that_host_and_the_rest_connect_
             with pytest.raises(HostUnreachable, match="stopped answering"):
                 await transport.run("true", b"")
         assert await client.ready() is False
+
+
+class NarrowHost:
+    """A live connection whose host opens at most ``allowed`` sessions at once, as sshd's
+    MaxSessions does: one more is refused (asyncssh's ChannelOpenError) and never runs."""
+
+    def __init__(self, allowed: int) -> None:
+        self.allowed, self.open, self.most, self.ran = allowed, 0, 0, 0
+
+    def closed(self) -> bool:
+        return False
+
+    async def run(self, command: str, stdin: bytes) -> ExecResult:
+        if self.open >= self.allowed:
+            try:
+                raise asyncssh.ChannelOpenError(1, "open failed")
+            except asyncssh.ChannelOpenError as exc:
+                raise HostUnreachable("cannot open a session: open failed") from exc
+        self.open += 1
+        self.most = max(self.most, self.open)
+        await asyncio.sleep(0.05)
+        self.open -= 1
+        self.ran += 1
+        return ExecResult(0, b"", b"")
+
+
+@pytest.mark.parametrize("allowed", [1, 2, 3])
+async def test_sessions_a_host_refuses_wait_for_a_slot_and_the_limit_learns_maxsessions(
+        allowed: int) -> None:
+    """Many commands at once on one kept connection: those refused were never sent, so
+    they wait and run; the connection's limit ends at what the host allows (several
+    refusals at once must not drive it lower than that, nor give up on a command)."""
+    kept, host = pool.Pool(max_sessions=10), NarrowHost(allowed)
+
+    async def the_host(entry: object, spec: object, options: object) -> NarrowHost:
+        return host
+
+    kept._transport = the_host  # type: ignore[assignment,method-assign]
+    spec = HostSpec(name="h", address="127.0.0.1")
+    results = await asyncio.gather(*(kept.run(spec, ConnectOptions(), "true", b"")
+                                     for _ in range(12)))
+    assert [r.exit_status for r in results] == [0] * 12 and host.ran == 12
+    assert host.most == allowed
+    (entry,) = kept.entries.values()
+    assert entry.limit == allowed and entry.active == 0
+
+
+async def test_a_host_that_refuses_every_session_fails_the_command_after_a_few_tries() -> None:
+    kept, host = pool.Pool(max_sessions=10), NarrowHost(0)
+
+    async def the_host(entry: object, spec: object, options: object) -> NarrowHost:
+        return host
+
+    kept._transport = the_host  # type: ignore[assignment,method-assign]
+    with pytest.raises(HostUnreachable, match="open failed"):
+        await kept.run(HostSpec(name="h", address="127.0.0.1"), ConnectOptions(), "true", b"")
+    (entry,) = kept.entries.values()
+    assert entry.active == 0 and host.ran == 0
