@@ -7,7 +7,6 @@ go above it (rich redirects stdout while the display is live).
 
 from __future__ import annotations
 
-import sys
 import threading
 
 from rich.console import Console
@@ -25,11 +24,6 @@ from .render import Forwarding, Output
 from .results import HostResult, Status
 
 SHOW_AFTER = 1.0
-
-
-def wanted(as_json: bool) -> bool:
-    """(cli/app.py's make_output asks the same before it imports this module)"""
-    return not as_json and sys.stderr.isatty()
 
 
 class ProgressOutput(Forwarding):

@@ -116,7 +116,7 @@ def make_output(show: Show | None, quiet_launch: bool = False) -> Output:
     output.quiet_launch = quiet_launch
     if show.tree:
         output = TreeOutput(show.tree, output)
-    if show.as_json or not sys.stderr.isatty():  # progress.wanted, before rich's 40 ms import
+    if show.as_json or not sys.stderr.isatty():  # no progress display: rich not imported
         return output
     from ..progress import ProgressOutput
     return ProgressOutput(output)
