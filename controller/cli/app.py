@@ -50,7 +50,12 @@ class PanelCommand(typer.core.TyperCommand):
 
 
 class CtlTyper(typer.Typer):
-    """Every command of ctl's application gets PanelCommand's help."""
+    """ctl's applications (the root and ``ctl keeper``): plain help, PanelCommand's for
+    every command."""
+
+    def __init__(self, **settings: Any) -> None:
+        settings.setdefault("rich_markup_mode", None)
+        super().__init__(**settings)
 
     def command(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("cls", PanelCommand)
@@ -59,7 +64,6 @@ class CtlTyper(typer.Typer):
 
 APP_SETTINGS: dict[str, Any] = dict(
     add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False,
-    rich_markup_mode=None,
     help="ctl: start long jobs on many hosts over SSH, detached, and follow them; on-disk "
          "compatible with Ansible's async jobs.")
 app = CtlTyper(**APP_SETTINGS)

@@ -14,8 +14,7 @@ import typer
 from ..errors import CtlError
 from .app import CtlTyper, app
 
-keeper_app = CtlTyper(no_args_is_help=True, rich_markup_mode=None,
-                      help="The connection keeper: status, stop.")
+keeper_app = CtlTyper(no_args_is_help=True, help="The connection keeper: status, stop.")
 app.add_typer(keeper_app, name="keeper")
 
 
