@@ -30,9 +30,11 @@ MAX_HEAD = 1 << 20  # the JSON object
 MAX_BODY = 1 << 28  # stdin, or stdout and stderr (the wrapper caps what it embeds at 4 MiB)
 _HEAD = struct.Struct(">II")
 _CRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
-# the sources a keeper runs: a keeper started from other ones is replaced
-_SOURCES = ("keeper/wire.py", "keeper/server.py", "transport/ssh.py", "transport/base.py",
-            "errors.py", "hosts.py")
+# the sources a keeper runs (the keeper package and what it imports of ctl): a keeper
+# started from other ones is replaced
+_SOURCES = ("keeper/__init__.py", "keeper/__main__.py", "keeper/pool.py", "keeper/server.py",
+            "keeper/wire.py", "transport/__init__.py", "transport/base.py",
+            "transport/ssh.py", "defaults.py", "errors.py", "hosts.py")
 
 
 class WireError(Exception):

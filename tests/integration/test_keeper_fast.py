@@ -12,6 +12,8 @@ import shutil
 import socket
 import stat
 import struct
+import subprocess
+import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
@@ -386,3 +388,17 @@ async def test_a_host_that_refuses_every_session_fails_the_command_after_a_few_t
         await kept.run(HostSpec(name="h", address="127.0.0.1"), ConnectOptions(), "true", b"")
     (entry,) = kept.entries.values()
     assert entry.active == 0 and host.ran == 0
+
+
+def test_the_keepers_version_tag_covers_every_module_it_runs() -> None:
+    """A keeper started from older code is replaced only if its tag differs: every ctl
+    module the keeper process loads must be in the tag's hash (pool.py was not, so a fix
+    to it left old keepers running)."""
+    code = ("import sys, controller.keeper.__main__\nfrom pathlib import Path\n"
+            "root = Path(controller.keeper.__main__.__file__).resolve().parents[1]\n"
+            "print('\\n'.join(str(Path(m.__file__).resolve().relative_to(root)) for n, m in "
+            "list(sys.modules.items()) if n.startswith('controller') and "
+            "getattr(m, '__file__', None)))\n")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout.split()
+    assert set(loaded) - {"__init__.py"} <= set(wire._SOURCES), loaded  # __init__: __version__
